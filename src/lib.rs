@@ -58,3 +58,6 @@ mod example_policy_tests {
         assert_eq!(r.len(), 6);
     }
 }
+
+#[cfg(test)]
+mod decision_tests;
