@@ -26,7 +26,10 @@ export interface Problem {
 export interface Inspection {
   /** The kind the token looks like, or null when it looks like none. */
   kind: TokenKind | null;
-  /** True when the token has no problems at all. */
+  /**
+   * True when the token has the shape of its kind. A legacy user key is well formed yet still
+   * carries the `legacy_user_key` problem: it works only until its sunset.
+   */
   wellFormed: boolean;
   problems: Problem[];
 }
@@ -45,7 +48,9 @@ export type DecisionCode =
   | "user_key_retired"
   | "token_kind_not_allowed"
   | "account_mismatch"
-  | "endpoint_sunset";
+  | "endpoint_sunset"
+  /** 503: the registry is fetched from elsewhere and has not loaded (Envoy only; an extension to SPEC §8). */
+  | "registry_unavailable";
 
 /** The decision of SPEC §9, with camelCase property names. */
 export interface Decision {

@@ -48,10 +48,28 @@ export function bindApi(raw, assertReady = () => {}) {
   // Account ids may exceed 2^53: a policy object can carry them as strings or BigInts.
   const bigintAsString = (_key, value) => (typeof value === 'bigint' ? value.toString() : value);
 
+  // A JS number past 2^53 has already lost digits before the core could see it (an account id
+  // 9007199254740993 arrives as …992): refuse it with its path rather than bind the wrong account.
+  function unsafeIntegers(value, path, out) {
+    if (typeof value === 'number') {
+      if (Number.isInteger(value) && !Number.isSafeInteger(value)) {
+        out.push({ path, message: 'a JS number above 2^53 is not exact; write it as a string or a BigInt' });
+      }
+    } else if (Array.isArray(value)) {
+      value.forEach((v, i) => unsafeIntegers(v, `${path}[${i}]`, out));
+    } else if (value !== null && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) unsafeIntegers(v, path ? `${path}.${k}` : k, out);
+    }
+  }
+
   function policyJson(policy) {
     if (typeof policy === 'string') return policy;
     if (policy !== null && typeof policy === 'object' && !Array.isArray(policy)) {
-      return JSON.stringify(policy, bigintAsString);
+      const json = JSON.stringify(policy, bigintAsString);
+      const unsafe = [];
+      unsafeIntegers(JSON.parse(json), '', unsafe);
+      if (unsafe.length > 0) throw new PolicyError(unsafe);
+      return json;
     }
     throw new TypeError('policy must be a JSON string or an object');
   }
