@@ -14,6 +14,10 @@ for dirpath, _, files in os.walk(root):
             s = json.load(f)
         per_iter = [t / n for t, n in zip(s["times"], s["iters"]) if n]
         name = os.path.relpath(os.path.dirname(dirpath), root)
+        meta = os.path.join(dirpath, "benchmark.json")
+        if os.path.exists(meta):
+            with open(meta) as f:
+                name = json.load(f).get("full_id", name)
         benches[name] = {
             "samples": len(per_iter),
             "iterations": int(sum(s["iters"])),
