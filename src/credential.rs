@@ -1,0 +1,142 @@
+//! Where the credential comes from (SPEC §2): `Authorization: Token|Bearer <t>`, or `?token=` when
+//! the policy allows it. Borrowed: the token is a slice of the header.
+
+use crate::request::Request;
+
+/// What the request carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Credential<'a> {
+    /// No credential at all.
+    Missing,
+    /// More than one credential: repeated headers, a second credential in one value, or both a
+    /// header and a query token.
+    Ambiguous,
+    /// A scheme other than Token or Bearer.
+    UnsupportedScheme,
+    /// The scheme with nothing after it.
+    Empty,
+    /// One credential.
+    Token(&'a [u8]),
+}
+
+fn is_ows(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+fn trim_ows(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|&b| !is_ows(b)).unwrap_or(s.len());
+    let end = s.iter().rposition(|&b| !is_ows(b)).map_or(start, |e| e + 1);
+    s.get(start..end).unwrap_or_default()
+}
+
+/// Read one Authorization value.
+pub(crate) fn from_authorization(value: &[u8]) -> Credential<'_> {
+    let value = trim_ows(value);
+    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
+        Some(i) => (
+            value.get(..i).unwrap_or_default(),
+            value.get(i..).unwrap_or_default(),
+        ),
+        None => (value, &b""[..]),
+    };
+    if !(scheme.eq_ignore_ascii_case(b"token") || scheme.eq_ignore_ascii_case(b"bearer")) {
+        return Credential::UnsupportedScheme;
+    }
+    let token = trim_ows(rest);
+    if token.is_empty() {
+        Credential::Empty
+    } else if token.iter().any(|&b| is_ows(b) || b == b',') {
+        Credential::Ambiguous
+    } else {
+        Credential::Token(token)
+    }
+}
+
+/// The `token` parameters of a query: (how many, the first value).
+fn query_tokens(query: &str) -> (usize, Option<&[u8]>) {
+    let mut count = 0;
+    let mut first = None;
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == "token" {
+            count += 1;
+            first.get_or_insert(v.as_bytes());
+        }
+    }
+    (count, first)
+}
+
+/// The request's credential; `query` is the target's query when the policy takes `?token=`.
+pub(crate) fn extract<'a>(req: &Request<'a>, query: Option<&'a str>) -> Credential<'a> {
+    let (q_count, q_token) = query.map_or((0, None), query_tokens);
+    match (req.authorization_count, q_count) {
+        (0, 0) => Credential::Missing,
+        (1, 0) => req
+            .authorization
+            .map_or(Credential::Missing, from_authorization),
+        (0, 1) => match q_token {
+            Some([]) | None => Credential::Empty,
+            Some(t) => Credential::Token(t),
+        },
+        _ => Credential::Ambiguous,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes_and_spacing() {
+        assert_eq!(from_authorization(b"Token abc"), Credential::Token(b"abc"));
+        assert_eq!(
+            from_authorization(b"bearer   abc"),
+            Credential::Token(b"abc")
+        );
+        assert_eq!(
+            from_authorization(b"BEARER abc  "),
+            Credential::Token(b"abc")
+        );
+        assert_eq!(
+            from_authorization(b"Basic dXNlcjpwYXNz"),
+            Credential::UnsupportedScheme
+        );
+        assert_eq!(
+            from_authorization(b"Digest a=b"),
+            Credential::UnsupportedScheme
+        );
+        assert_eq!(
+            from_authorization(b"dbtu_abc"),
+            Credential::UnsupportedScheme
+        );
+        assert_eq!(from_authorization(b"Bearer"), Credential::Empty);
+        assert_eq!(from_authorization(b"Bearer   "), Credential::Empty);
+        assert_eq!(from_authorization(b"Bearer a b"), Credential::Ambiguous);
+        assert_eq!(
+            from_authorization(b"Bearer a, Bearer b"),
+            Credential::Ambiguous
+        );
+        assert_eq!(from_authorization(b"Bearer a,b"), Credential::Ambiguous);
+        assert_eq!(
+            from_authorization(b"Bearer\tabc"),
+            Credential::UnsupportedScheme
+        );
+    }
+
+    #[test]
+    fn repeated_and_query() {
+        let mut r = Request::new(b"GET", b"/");
+        assert_eq!(extract(&r, None), Credential::Missing);
+        r.header(b"authorization", b"Token a");
+        assert_eq!(extract(&r, None), Credential::Token(b"a"));
+        assert_eq!(extract(&r, Some("token=b")), Credential::Ambiguous);
+        assert_eq!(extract(&r, Some("x=1")), Credential::Token(b"a"));
+        r.header(b"Authorization", b"Token a");
+        assert_eq!(extract(&r, None), Credential::Ambiguous);
+        let r = Request::new(b"GET", b"/");
+        assert_eq!(extract(&r, Some("a=1&token=t")), Credential::Token(b"t"));
+        assert_eq!(extract(&r, Some("token=t&token=u")), Credential::Ambiguous);
+        assert_eq!(extract(&r, Some("token=")), Credential::Empty);
+        assert_eq!(extract(&r, Some("tokens=t")), Credential::Missing);
+    }
+}
