@@ -14,6 +14,8 @@ use crate::pairs::{self, Pairs};
 pub struct Planned {
     pub decision: Decision,
     pub present: u64,
+    /// The host's map broke its own layout: the caller fails closed.
+    pub malformed: bool,
 }
 
 /// Everything the request needs from the core, from the host's serialised header map: no host
@@ -31,17 +33,21 @@ pub fn plan(policy: &Policy, headers: &[u8], now: i64) -> Planned {
     let mut request = Request::new(method, target);
     let strip = policy.strip_headers();
     let mut present = 0u64;
-    for (name, value) in Pairs::new(headers) {
+    let mut pairs = Pairs::new(headers);
+    for (name, value) in pairs.by_ref() {
         request.header(name, value);
         for (i, s) in strip.iter().enumerate() {
             if name.eq_ignore_ascii_case(s.as_bytes()) {
-                present |= 1u64.checked_shl(u32::try_from(i).unwrap_or(63)).unwrap_or(0);
+                present |= 1u64
+                    .checked_shl(u32::try_from(i).unwrap_or(63))
+                    .unwrap_or(0);
             }
         }
     }
     Planned {
         decision: policy.decide(&request, now),
         present,
+        malformed: pairs.malformed(),
     }
 }
 
@@ -59,7 +65,7 @@ impl HttpContext for Filter {
         let Some(policy) = self.policy.clone() else {
             return internal_error("no policy is loaded");
         };
-        let headers = match host::header_map(Map::RequestHeaders) {
+        let headers = match host::header_map(Map::Request) {
             Ok(h) => h,
             Err(e) => return internal_error(&format!("reading request headers: status {}", e.0)),
         };
@@ -67,7 +73,14 @@ impl HttpContext for Filter {
             Ok(t) => t,
             Err(e) => return internal_error(&format!("reading the clock: status {}", e.0)),
         };
-        let Planned { decision, present } = plan(&policy, &headers, now);
+        let Planned {
+            decision,
+            present,
+            malformed,
+        } = plan(&policy, &headers, now);
+        if malformed {
+            return internal_error("the host's request header map is malformed");
+        }
 
         if !decision.allow {
             return self.deny(&decision);
@@ -75,18 +88,20 @@ impl HttpContext for Filter {
 
         // SPEC §6 step 1: drop client-sent identity headers, except those about to be set anyway.
         for (i, name) in policy.strip_headers().iter().enumerate() {
-            let bit = 1u64.checked_shl(u32::try_from(i).unwrap_or(63)).unwrap_or(0);
+            let bit = 1u64
+                .checked_shl(u32::try_from(i).unwrap_or(63))
+                .unwrap_or(0);
             if present & bit != 0
                 && !decision
                     .upstream_headers
                     .iter()
                     .any(|(n, _)| n.eq_ignore_ascii_case(name))
             {
-                let _ = host::remove_header(Map::RequestHeaders, name);
+                let _ = host::remove_header(Map::Request, name);
             }
         }
         for (name, value) in &decision.upstream_headers {
-            if let Err(e) = host::set_header(Map::RequestHeaders, name, value) {
+            if let Err(e) = host::set_header(Map::Request, name, value) {
                 return internal_error(&format!("setting {name}: status {}", e.0));
             }
         }
@@ -101,11 +116,11 @@ impl HttpContext for Filter {
             if decision.deprecated {
                 metrics::bump(self.metrics.deprecated_served);
             }
-            // Only an allow's headers go on the upstream's response; a report-only decision's
-            // are those of the reply it did not send, and the client sees the upstream's answer.
-            if !decision.response_headers.is_empty() {
-                self.pending = decision.response_headers;
-            }
+        }
+        // Deprecation notices for the upstream's response. Only then is that callback's work
+        // taken: most requests leave `pending` empty and it returns at once.
+        if !decision.response_headers.is_empty() {
+            self.pending = decision.response_headers;
         }
         Action::Continue
     }
@@ -118,14 +133,14 @@ impl HttpContext for Filter {
             // `Link` may carry the upstream's own relations: add ours beside them. The others
             // (`Deprecation`, `Sunset`) hold one value: ours replaces any the upstream sent.
             let r = if name.eq_ignore_ascii_case("link") {
-                host::add_header(Map::ResponseHeaders, name, &value)
+                host::add_header(Map::Response, name, &value)
             } else {
-                host::set_header(Map::ResponseHeaders, name, &value)
+                host::set_header(Map::Response, name, &value)
             };
             if let Err(e) = r {
                 host::log(
                     LogLevel::Warn,
-                    &format!("tokengate: could not add {name} to the response: status {}", e.0),
+                    &format!("could not add {name} to the response: status {}", e.0),
                 );
             }
         }
@@ -154,7 +169,7 @@ fn log_decision(what: &str, d: &Decision) {
     host::log(
         LogLevel::Debug,
         &format!(
-            "tokengate: {what} {} {} token_id={} kind={}",
+            "{what} {} {} token_id={} kind={}",
             d.status,
             d.code.as_str(),
             d.token_id.as_deref().unwrap_or("-"),
@@ -165,13 +180,16 @@ fn log_decision(what: &str, d: &Decision) {
 
 /// The host failed us; fail closed, and say so in the log.
 fn internal_error(why: &str) -> Action {
-    host::log(LogLevel::Error, &format!("tokengate: failing closed: {why}"));
-    let headers = pairs::serialize(&[("cache-control", "no-store"), ("content-type", "text/plain")]);
+    host::log(LogLevel::Error, &format!("failing closed: {why}"));
+    let headers = pairs::serialize(&[
+        ("cache-control", "no-store"),
+        ("content-type", "text/plain"),
+    ]);
     let _ = host::send_local_response(
         500,
         "tokengate_internal_error",
         &headers,
-        b"tokengate: internal error\n",
+        b"internal error\n",
     );
     Action::Pause
 }

@@ -23,6 +23,7 @@ pub const CAS_MISMATCH: Status = Status(8);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u32)]
+#[allow(dead_code)] // the whole ABI enum, whether or not each level is used
 pub enum LogLevel {
     Trace = 0,
     Debug = 1,
@@ -34,10 +35,11 @@ pub enum LogLevel {
 
 #[derive(Clone, Copy)]
 #[repr(u32)]
+/// Which header map (proxy-wasm `MapType`).
 pub enum Map {
-    RequestHeaders = 0,
-    ResponseHeaders = 2,
-    CallResponseHeaders = 6,
+    Request = 0,
+    Response = 2,
+    CallResponse = 6,
 }
 
 #[derive(Clone, Copy)]
@@ -265,7 +267,8 @@ pub fn set_tick_period_ms(period: u32) -> Result<(), Status> {
 pub fn buffer(which: Buffer, max_size: usize) -> Result<Vec<u8>, Status> {
     let mut data: *mut u8 = null_mut();
     let mut size: usize = 0;
-    match check(unsafe { proxy_get_buffer_bytes(which as u32, 0, max_size, &mut data, &mut size) }) {
+    match check(unsafe { proxy_get_buffer_bytes(which as u32, 0, max_size, &mut data, &mut size) })
+    {
         Ok(()) => Ok(unsafe { owned(data, size) }),
         Err(NOT_FOUND) => Ok(Vec::new()),
         Err(e) => Err(e),

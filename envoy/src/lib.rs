@@ -18,7 +18,7 @@ use proxy_wasm::traits::RootContext;
 proxy_wasm::main! {{
     // A panic is a bug; say where in Envoy's log before the VM aborts (and FAIL_RELOAD reloads it).
     std::panic::set_hook(Box::new(|info| {
-        host::log(host::LogLevel::Critical, &format!("tokengate: panic: {info}"));
+        host::log(host::LogLevel::Critical, &format!("panic: {info}"));
     }));
     proxy_wasm::set_root_context(|_context_id| -> Box<dyn RootContext> { Box::<root::Root>::default() });
 }}

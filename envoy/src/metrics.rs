@@ -28,7 +28,7 @@ fn define(kind: MetricKind, name: &str) -> u32 {
         Err(e) => {
             host::log(
                 host::LogLevel::Warn,
-                &format!("tokengate: could not define metric {name}: host status {}", e.0),
+                &format!("could not define metric {name}: host status {}", e.0),
             );
             0
         }
@@ -61,7 +61,10 @@ impl Metrics {
                 continue;
             }
             if let Some(slot) = m.denied.get_mut(i) {
-                *slot = define(MetricKind::Counter, &format!("{PREFIX}.denied.{}", code.as_str()));
+                *slot = define(
+                    MetricKind::Counter,
+                    &format!("{PREFIX}.denied.{}", code.as_str()),
+                );
             }
             if let Some(slot) = m.would_deny.get_mut(i) {
                 *slot = define(
@@ -74,11 +77,15 @@ impl Metrics {
     }
 
     pub fn denied(&self, code: Code) -> u32 {
-        index(code).and_then(|i| self.denied.get(i).copied()).unwrap_or(0)
+        index(code)
+            .and_then(|i| self.denied.get(i).copied())
+            .unwrap_or(0)
     }
 
     pub fn would_deny(&self, code: Code) -> u32 {
-        index(code).and_then(|i| self.would_deny.get(i).copied()).unwrap_or(0)
+        index(code)
+            .and_then(|i| self.would_deny.get(i).copied())
+            .unwrap_or(0)
     }
 }
 

@@ -59,6 +59,10 @@ impl<'a> Pairs<'a> {
         let value_at = name_end.checked_add(1)?;
         let value_end = value_at.checked_add(value_len)?;
         let value = self.buf.get(value_at..value_end)?;
+        // Each name and value ends in a NUL; a missing one means the layout is not what we read.
+        if self.buf.get(name_end) != Some(&0) || self.buf.get(value_end) != Some(&0) {
+            return None;
+        }
         self.size_at = self.size_at.checked_add(8)?;
         self.data_at = value_end.checked_add(1)?;
         Some((name, value))
@@ -113,7 +117,12 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let pairs = [(":method", "GET"), (":path", "/a?b"), ("authorization", ""), ("x", "é")];
+        let pairs = [
+            (":method", "GET"),
+            (":path", "/a?b"),
+            ("authorization", ""),
+            ("x", "é"),
+        ];
         let buf = serialize(&pairs);
         let mut it = Pairs::new(&buf);
         let got: Vec<_> = it.by_ref().collect();

@@ -75,7 +75,11 @@ impl Context for Root {
                 fetcher.sync.finish(now, Outcome::NotModified, &HostShared);
                 metrics::bump(m.registry_fetch_not_modified);
             }
-            Fetched::Fresh { etag, json, registry } => {
+            Fetched::Fresh {
+                etag,
+                json,
+                registry,
+            } => {
                 let generation = fetcher.sync.finish(
                     now,
                     Outcome::Fresh {
@@ -90,7 +94,7 @@ impl Context for Root {
                 host::log(
                     LogLevel::Info,
                     &format!(
-                        "tokengate: registry loaded from {}: {tokens} tokens (generation {})",
+                        "registry loaded from {}: {tokens} tokens (generation {})",
                         fetcher_label(self.fetcher.as_ref()),
                         generation.unwrap_or(0)
                     ),
@@ -103,7 +107,7 @@ impl Context for Root {
                 host::log(
                     LogLevel::Warn,
                     &format!(
-                        "tokengate: registry fetch from {} failed: {why}; keeping the last good registry ({kept} tokens)",
+                        "registry fetch from {} failed: {why}; keeping the last good registry ({kept} tokens)",
                         fetcher_label(self.fetcher.as_ref())
                     ),
                 );
@@ -133,7 +137,7 @@ fn read_fetch(num_headers: usize, body_size: usize) -> Fetched {
     if num_headers == 0 {
         return Fetched::Failed("no response (timeout, reset or no healthy host)".into());
     }
-    let headers = match host::header_map(Map::CallResponseHeaders) {
+    let headers = match host::header_map(Map::CallResponse) {
         Ok(h) => h,
         Err(e) => return Fetched::Failed(format!("reading response headers: status {}", e.0)),
     };
@@ -183,13 +187,16 @@ impl RootContext for Root {
             Err(e) => {
                 host::log(
                     LogLevel::Error,
-                    &format!("tokengate: cannot read the plugin configuration: status {}", e.0),
+                    &format!("cannot read the plugin configuration: status {}", e.0),
                 );
                 return false;
             }
         };
         let Ok(text) = core::str::from_utf8(&config) else {
-            host::log(LogLevel::Error, "tokengate: policy refused: the configuration is not UTF-8");
+            host::log(
+                LogLevel::Error,
+                "policy refused: the configuration is not UTF-8",
+            );
             return false;
         };
         let policy = match Policy::from_json(text) {
@@ -202,7 +209,7 @@ impl RootContext for Root {
                 };
                 host::log(
                     LogLevel::Error,
-                    &format!("tokengate: policy refused ({kept}):\n{errors}"),
+                    &format!("policy refused ({kept}):\n{errors}"),
                 );
                 return false;
             }
@@ -214,7 +221,7 @@ impl RootContext for Root {
         host::log(
             LogLevel::Info,
             &format!(
-                "tokengate: policy loaded: mode {}, {}",
+                "policy loaded: mode {}, {}",
                 mode_name(&policy),
                 match &url {
                     Some(u) => format!(
@@ -243,7 +250,10 @@ impl RootContext for Root {
             if let Err(e) = host::set_tick_period_ms(TICK_MS) {
                 host::log(
                     LogLevel::Error,
-                    &format!("tokengate: cannot set a tick period (status {}): the registry will not load", e.0),
+                    &format!(
+                        "cannot set a tick period (status {}): the registry will not load",
+                        e.0
+                    ),
                 );
             }
         }
@@ -304,7 +314,10 @@ impl Root {
             Ok(registry) => self.install(registry),
             Err(why) => host::log(
                 LogLevel::Error,
-                &format!("tokengate: shared registry generation {} refused: {why}", doc.generation),
+                &format!(
+                    "shared registry generation {} refused: {why}",
+                    doc.generation
+                ),
             ),
         }
     }
@@ -330,7 +343,13 @@ impl Root {
         // It panics only on statuses Envoy's http_call does not return (it returns Ok,
         // BadArgument or InternalFailure).
         let timeout = Duration::from_millis(fetcher.url.timeout_ms);
-        match self.dispatch_http_call(&fetcher.url.cluster, headers, None, vec![], timeout) {
+        match proxy_wasm::hostcalls::dispatch_http_call(
+            &fetcher.url.cluster,
+            headers,
+            None,
+            vec![],
+            timeout,
+        ) {
             Ok(token) => fetcher.token = Some(token),
             Err(status) => {
                 fetcher.sync.abandon(now, &HostShared);
@@ -340,7 +359,7 @@ impl Root {
                 host::log(
                     LogLevel::Warn,
                     &format!(
-                        "tokengate: cannot fetch the registry from cluster {} (host status {}): is the cluster defined?",
+                        "cannot fetch the registry from cluster {} (host status {}): is the cluster defined?",
                         fetcher.url.cluster, status as u32
                     ),
                 );

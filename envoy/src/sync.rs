@@ -101,7 +101,10 @@ pub struct Fetch {
 /// How a fetch ended.
 pub enum Outcome<'a> {
     /// 200 with a body that parsed: store it for everyone.
-    Fresh { etag: Option<&'a str>, json: &'a [u8] },
+    Fresh {
+        etag: Option<&'a str>,
+        json: &'a [u8],
+    },
     /// 304: the stored document is still current.
     NotModified,
     /// Anything else: keep what everyone has.
@@ -134,10 +137,6 @@ impl Sync {
             loaded: 0,
             in_flight: false,
         }
-    }
-
-    pub fn in_flight(&self) -> bool {
-        self.in_flight
     }
 
     fn read_meta(&self, shared: &dyn Shared) -> (Meta, u32) {
@@ -182,7 +181,8 @@ impl Sync {
             Ok(()) => {
                 self.in_flight = true;
                 // Revalidate only a document this root can fall back on.
-                let if_none_match = (meta.generation > 0 && meta.generation == self.loaded
+                let if_none_match = (meta.generation > 0
+                    && meta.generation == self.loaded
                     && !meta.etag.is_empty())
                 .then_some(meta.etag);
                 Some(Fetch { if_none_match })
@@ -298,7 +298,14 @@ mod tests {
         let fa = a.claim(100, &shared).unwrap();
         assert_eq!(fa.if_none_match, None);
         assert!(b.claim(100, &shared).is_none(), "lease held");
-        let g = a.finish(101, Outcome::Fresh { etag: Some("\"v1\""), json: b"{}" }, &shared);
+        let g = a.finish(
+            101,
+            Outcome::Fresh {
+                etag: Some("\"v1\""),
+                json: b"{}",
+            },
+            &shared,
+        );
         assert_eq!(g, Some(1));
         assert_eq!(a.loaded, 1);
         assert!(a.newer(&shared).is_none());
@@ -321,7 +328,14 @@ mod tests {
         let shared = Mem::default();
         let mut a = Sync::new("s", 60, 1000);
         a.claim(0, &shared).unwrap();
-        a.finish(1, Outcome::Fresh { etag: None, json: b"[1]" }, &shared);
+        a.finish(
+            1,
+            Outcome::Fresh {
+                etag: None,
+                json: b"[1]",
+            },
+            &shared,
+        );
         a.claim(61, &shared).unwrap();
         a.finish(61, Outcome::Failed, &shared);
         assert!(a.claim(61, &shared).is_none());
@@ -349,7 +363,14 @@ mod tests {
         let shared = Mem::default();
         let mut a = Sync::new("s", 60, 1000);
         a.claim(0, &shared).unwrap();
-        a.finish(0, Outcome::Fresh { etag: None, json: b"x" }, &shared);
+        a.finish(
+            0,
+            Outcome::Fresh {
+                etag: None,
+                json: b"x",
+            },
+            &shared,
+        );
         // b read the meta, then a took the lease before b wrote: b's CAS fails.
         let mut b = Sync::new("s", 60, 1000);
         let (_, cas) = b.read_meta(&shared);
