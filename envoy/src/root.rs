@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
-use tokengate::{Policy, Registry, RegistryUrl};
+use tokengate::{Policy, PolicyErrors, Registry, RegistryUrl};
 
 use crate::filter::{mode_name, Filter};
 use crate::host::{self, Buffer, LogLevel, Map, Status};
@@ -116,6 +116,27 @@ impl Context for Root {
     }
 }
 
+/// One log line per problem (so each carries its field path and log shippers keep them whole),
+/// at most `MAX_ERROR_LINES` of them.
+fn log_errors(what: &str, errors: &PolicyErrors) {
+    let all = errors.errors();
+    host::log(
+        LogLevel::Error,
+        &format!("{what}: {} problem(s)", all.len()),
+    );
+    for e in all.iter().take(MAX_ERROR_LINES) {
+        host::log(LogLevel::Error, &format!("{what}: {e}"));
+    }
+    if all.len() > MAX_ERROR_LINES {
+        host::log(
+            LogLevel::Error,
+            &format!("{what}: ... and {} more", all.len() - MAX_ERROR_LINES),
+        );
+    }
+}
+
+const MAX_ERROR_LINES: usize = 50;
+
 fn fetcher_label(f: Option<&Fetcher>) -> String {
     f.map_or_else(String::new, |f| {
         format!("cluster {} path {}", f.url.cluster, f.url.path)
@@ -176,7 +197,13 @@ fn read_fetch(num_headers: usize, body_size: usize) -> Fetched {
             json,
             registry,
         },
-        Err(errors) => Fetched::Failed(format!("the document was refused:\n{errors}")),
+        Err(errors) => {
+            log_errors("registry document refused", &errors);
+            Fetched::Failed(format!(
+                "the document was refused ({} problems)",
+                errors.errors().len()
+            ))
+        }
     }
 }
 
@@ -202,15 +229,9 @@ impl RootContext for Root {
         let policy = match Policy::from_json(text) {
             Ok(p) => p,
             Err(errors) => {
-                let kept = if self.current.is_some() {
-                    "the previous policy stays"
-                } else {
-                    "no policy loaded"
-                };
-                host::log(
-                    LogLevel::Error,
-                    &format!("policy refused ({kept}):\n{errors}"),
-                );
+                // Returning false makes Envoy refuse this configuration: at startup Envoy stops,
+                // on an update (ECDS, LDS) it keeps serving with the configuration it had.
+                log_errors("policy refused", &errors);
                 return false;
             }
         };
@@ -309,7 +330,12 @@ impl Root {
         fetcher.sync.loaded = doc.generation;
         let parsed = core::str::from_utf8(&doc.json)
             .map_err(|_| String::from("not UTF-8"))
-            .and_then(|t| Registry::from_json(t).map_err(|e| e.to_string()));
+            .and_then(|t| {
+                Registry::from_json(t).map_err(|e| {
+                    log_errors("shared registry document refused", &e);
+                    format!("{} problems", e.errors().len())
+                })
+            });
         match parsed {
             Ok(registry) => self.install(registry),
             Err(why) => host::log(

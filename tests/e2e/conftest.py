@@ -70,3 +70,39 @@ def envoy_factory(tmp_path, upstream):
         # Shown by pytest only when the test failed.
         print(f"--- tail of {e.log_path} ---")
         print("\n".join(e.log().splitlines()[-60:]))
+
+
+@pytest.fixture(scope="session")
+def launch(tmp_path_factory, upstream):
+    """launch(http_filters, extra_clusters=None, **envoy_kw) -> a ready Envoy stopped at session end.
+
+    For module-scoped Envoys shared by many tests; each call gets its own directory."""
+    started: list[Envoy] = []
+
+    def start(http_filters: list, extra_clusters: list | None = None, **kw) -> Envoy:
+        cfg = bootstrap(http_filters, upstream.port, extra_clusters)
+        e = Envoy(cfg, tmp_path_factory.mktemp("envoy"), **kw)
+        started.append(e)
+        return e.start()
+
+    yield start
+    for e in started:
+        e.stop()
+
+
+def wire_code(r) -> str:
+    """The decision code a response carries: `ok` when the upstream answered, else the denial's."""
+    if r.header("x-upstream") == "echo":
+        return "ok"
+    doc = r.json()
+    if isinstance(doc.get("status"), dict):
+        return doc["status"]["developer_message"]
+    return doc["code"]
+
+
+def upstream_headers(r) -> dict:
+    """What the echo upstream received, as {name: [values]}."""
+    out: dict = {}
+    for k, v in r.json()["headers"]:
+        out.setdefault(k, []).append(v)
+    return out

@@ -187,6 +187,38 @@ def static_cluster(name: str, port: int, timeout_s: float = 2.0) -> dict:
     }
 
 
+def ecds_filter(name: str, path: Path) -> dict:
+    """An HTTP filter whose config Envoy takes from `path` (ECDS over the filesystem) and
+    re-reads whenever a new file is moved into place."""
+    return {
+        "name": name,
+        "config_discovery": {
+            "config_source": {
+                "path_config_source": {"path": str(path), "watched_directory": {"path": str(path.parent)}},
+                "resource_api_version": "V3",
+            },
+            "type_urls": ["type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"],
+        },
+    }
+
+
+def write_ecds(path: Path, name: str, wasm_filter_config: dict, version: str) -> None:
+    """Atomically replaces the ECDS file (write aside, then rename: what Envoy's watch expects)."""
+    doc = {
+        "version_info": version,
+        "resources": [
+            {
+                "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
+                "name": name,
+                "typed_config": wasm_filter_config["typed_config"],
+            }
+        ],
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc))
+    os.replace(tmp, path)
+
+
 def bootstrap(http_filters: list, upstream_port: int, extra_clusters: list | None = None) -> dict:
     """One listener on 127.0.0.1:0 routing everything to the `upstream` cluster."""
     hcm = {
@@ -203,6 +235,8 @@ def bootstrap(http_filters: list, upstream_port: int, extra_clusters: list | Non
         + [{"name": "envoy.filters.http.router", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
     }
     return {
+        # ECDS (and any xDS) needs a node identity.
+        "node": {"id": "tokengate-e2e", "cluster": "tokengate-e2e"},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
         "static_resources": {
             "listeners": [
