@@ -103,11 +103,17 @@ impl Context for Root {
             Fetched::Failed(why) => {
                 fetcher.sync.finish(now, Outcome::Failed, &HostShared);
                 metrics::bump(m.registry_fetch_failed);
-                let kept = self.current.as_ref().map_or(0, |p| p.registry().len());
+                let kept = match (fetcher.sync.loaded, self.current.as_ref()) {
+                    (0, _) | (_, None) => String::from("no registry has loaded yet"),
+                    (generation, Some(p)) => format!(
+                        "keeping the last good registry ({} tokens, generation {generation})",
+                        p.registry().len()
+                    ),
+                };
                 host::log(
                     LogLevel::Warn,
                     &format!(
-                        "registry fetch from {} failed: {why}; keeping the last good registry ({kept} tokens)",
+                        "registry fetch from {} failed: {why}; {kept}",
                         fetcher_label(self.fetcher.as_ref())
                     ),
                 );
@@ -337,7 +343,17 @@ impl Root {
                 })
             });
         match parsed {
-            Ok(registry) => self.install(registry),
+            Ok(registry) => {
+                host::log(
+                    LogLevel::Info,
+                    &format!(
+                        "registry generation {} adopted from shared data: {} tokens",
+                        doc.generation,
+                        registry.len()
+                    ),
+                );
+                self.install(registry);
+            }
             Err(why) => host::log(
                 LogLevel::Error,
                 &format!(
