@@ -15,6 +15,10 @@ impl Hosts {
         Hosts { prefixes }
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.prefixes.len()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.prefixes.is_empty()
     }

@@ -58,3 +58,35 @@ mod example_policy_tests {
         assert_eq!(r.len(), 6);
     }
 }
+
+#[cfg(test)]
+mod decision_tests;
+
+/// Entry points into the parsers behind the decision, for fuzz targets only. Not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use alloc::string::String;
+
+    /// What the credential parser makes of a request, as text (`Missing`, `Token(..)`, …).
+    pub fn credential(req: &crate::Request<'_>, query: Option<&str>) -> String {
+        alloc::format!("{:?}", crate::credential::extract(req, query))
+    }
+
+    /// The path and query of a target, or why it is ambiguous; with the path's account.
+    pub fn target(target: &[u8]) -> Result<(String, Option<String>, Option<u64>), String> {
+        let t = crate::request::parse_target(target).map_err(|a| String::from(a.message()))?;
+        let account = crate::request::path_account(t.path).map_err(|a| String::from(a.message()))?;
+        Ok((t.path.into(), t.query.map(String::from), account))
+    }
+
+    /// The account a host names under `policy`.
+    pub fn host_account(policy: &crate::Policy, authority: &[u8]) -> Option<u64> {
+        crate::request::host_account(Some(authority), &policy.hosts)
+    }
+
+    /// Whether a route pattern parses, and whether it matches `path`.
+    pub fn pattern(pattern: &str, path: &str) -> Option<bool> {
+        crate::Pattern::parse(pattern).ok().map(|p| p.matches(path))
+    }
+}

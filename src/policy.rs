@@ -171,6 +171,28 @@ impl Policy {
         &self.strip
     }
 
+    /// One line about the policy for operators and logs; it never shows a token or digest.
+    pub fn summary(&self) -> String {
+        let registry = match &self.registry_url {
+            Some(u) => format!(
+                "registry fetched from cluster {} every {}s",
+                u.cluster, u.refresh_seconds
+            ),
+            None => format!("{} registered tokens", self.registry.len()),
+        };
+        let user_keys = match &self.user_keys {
+            Some(d) => format!("user keys sunset {}", crate::time::date(d.sunset_at)),
+            None => String::from("user keys not deprecated"),
+        };
+        format!(
+            "mode {}, {registry}, {} routes, {} deprecated endpoints, {user_keys}, {} host prefixes",
+            self.mode,
+            self.routes.len(),
+            self.endpoints.len(),
+            self.hosts.len()
+        )
+    }
+
     pub(crate) fn account_header(&self) -> &str {
         self.strip.first().map_or("", String::as_str)
     }

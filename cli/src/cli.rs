@@ -1,0 +1,87 @@
+//! The command line, as clap reads it. Doc comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Check dbt Cloud API tokens the way the tokengate edge filter does.
+///
+/// Tokens are read from standard input, never from arguments: arguments show up in `ps` and in
+/// shell history.
+#[derive(Parser, Debug)]
+#[command(name = "tokengate", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Read one token from stdin and print what it looks like (kind, problems) as JSON.
+    ///
+    /// Exit 0 when it is a well-formed token, 1 when it is not.
+    Inspect,
+    /// Read one token from stdin and print its lowercase hex SHA-256, as the registry stores it.
+    Hash,
+    /// Work with policy files.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Decide one request against a policy and print the decision as JSON.
+    ///
+    /// Exit 0 when allowed (also in report mode), 1 when denied, 2 on bad usage or a bad policy.
+    Check {
+        /// The policy file (JSON).
+        #[arg(long)]
+        policy: PathBuf,
+        /// The HTTP method.
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// An absolute URL (its host can name the account) or a path with its query.
+        #[arg(long)]
+        url: String,
+        /// A request header as 'Name: value'; repeat for more.
+        #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        /// The moment to decide at, RFC 3339; default now.
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Work with registry entries.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Validate a policy: exit 0 with a one-line summary, or 1 with every error and its field path.
+    Check {
+        /// The policy file (JSON).
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RegistryCommand {
+    /// Read one token from stdin and print its registry entry (the digest, never the token).
+    Entry {
+        /// pat, service or user_key.
+        #[arg(long)]
+        kind: String,
+        /// The account the token is bound to (required for pat and service).
+        #[arg(long)]
+        account: Option<String>,
+        /// When it expires, RFC 3339.
+        #[arg(long)]
+        expires: Option<String>,
+        /// An id to show in logs and headers instead of the digest's first 12 hex characters.
+        #[arg(long)]
+        token_id: Option<String>,
+        /// A name for people.
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
