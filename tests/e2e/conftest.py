@@ -106,3 +106,13 @@ def upstream_headers(r) -> dict:
     for k, v in r.json()["headers"]:
         out.setdefault(k, []).append(v)
     return out
+
+
+@pytest.fixture(scope="session")
+def cli_bin() -> Path:
+    """The release CLI (run.sh builds it; a bare pytest run builds it here)."""
+    path = ROOT / "target" / "release" / "tokengate"
+    if not PREBUILT:
+        subprocess.run(["cargo", "build", "--quiet", "--release", "-p", "tokengate-cli"], cwd=ROOT, check=True, timeout=900)
+    assert path.exists(), f"{path} not built"
+    return path
