@@ -28,12 +28,14 @@ def _build(*packages: str) -> None:
 
 def _wasm(package: str) -> Path:
     _build(package)
-    # An optimised copy (run.sh's wasm-opt -Oz step) is preferred when present.
+    # run.sh's wasm-opt -Oz copy is what ships; it is used when it is newer than the build.
     name = package.replace("-", "_")
-    for candidate in (WASM_DIR / f"{name}.opt.wasm", WASM_DIR / f"{name}.wasm"):
-        if candidate.exists():
-            return candidate
-    raise FileNotFoundError(f"{name}.wasm not built")
+    raw, opt = WASM_DIR / f"{name}.wasm", WASM_DIR / f"{name}.opt.wasm"
+    if not raw.exists():
+        raise FileNotFoundError(f"{raw} not built")
+    if opt.exists() and opt.stat().st_mtime >= raw.stat().st_mtime:
+        return opt
+    return raw
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,17 @@ if [ "${#pkgs[@]}" -gt 0 ]; then
     "$VENV/bin/pip" install --disable-pip-version-check -q "${pkgs[@]}"
 fi
 
+# wasm-opt (binaryen, from npm) shrinks the filter; run.sh uses it when present.
+BINARYEN_VERSION="132.0.0"
+if ! command -v wasm-opt >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    have="$(node -p "require('$ROOT/.tools/binaryen/node_modules/binaryen/package.json').version" 2>/dev/null || true)"
+    if [ "$have" != "$BINARYEN_VERSION" ]; then
+        mkdir -p "$ROOT/.tools/binaryen"
+        npm install --prefix "$ROOT/.tools/binaryen" --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION" \
+            || echo "setup.sh: binaryen not installed; the filter will not be shrunk" >&2
+    fi
+fi
+
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
     rustup target add wasm32-wasip1
 fi
