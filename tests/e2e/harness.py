@@ -286,11 +286,17 @@ class EnvoyFailedToStart(RuntimeError):
 class Envoy:
     """Starts the venv's Envoy with `config` in `workdir`; stop() always kills it."""
 
-    def __init__(self, config: dict, workdir: Path, concurrency: int = 2, log_level: str = "info", component_log: str = "wasm:debug"):
+    def __init__(self, config: dict | str, workdir: Path, concurrency: int = 2, log_level: str = "info",
+                 component_log: str = "wasm:debug", listener: str = "main"):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path = self.workdir / "envoy.json"
-        self.config_path.write_text(json.dumps(config, indent=1))
+        if isinstance(config, str):  # YAML text, as an operator writes it
+            self.config_path = self.workdir / "envoy.yaml"
+            self.config_path.write_text(config)
+        else:
+            self.config_path = self.workdir / "envoy.json"
+            self.config_path.write_text(json.dumps(config, indent=1))
+        self.listener = listener
         self.admin_path = self.workdir / "admin-address.txt"
         self.log_path = self.workdir / "envoy.log"
         self.concurrency = concurrency
@@ -336,7 +342,7 @@ class Envoy:
                 try:
                     status, _ = self.admin_get("/ready")
                     if status == 200:
-                        self.port = self._listener_port("main")
+                        self.port = self._listener_port(self.listener)
                         return
                 except OSError:
                     pass
@@ -432,6 +438,28 @@ class Envoy:
             return Response(r.status, [(k.lower(), v) for k, v in r.getheaders()], data)
         finally:
             conn.close()
+
+
+def free_ports(n: int) -> list:
+    """Ports the kernel picks, for configs that must name them (a static cluster pointing at a
+    listener of the same Envoy). Released before use: a small race, fine on a test machine."""
+    import socket
+
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def validate(config_path: Path, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    """`envoy --mode validate`: parses the config and loads the filters (the policy included)."""
+    return subprocess.run([str(ENVOY_BIN), "--mode", "validate", "-c", str(config_path), "--log-level", "info",
+                           "--disable-hot-restart"], capture_output=True, text=True, timeout=timeout)
 
 
 def have_envoy() -> bool:
