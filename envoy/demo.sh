@@ -46,9 +46,10 @@ echo "   $OUT/tokengate.wasm: $(stat -c %s "$OUT/tokengate.wasm") bytes"
 
 echo "== starting Envoy (envoy/envoy.yaml)"
 stop
-nohup .venv/bin/envoy -c envoy/envoy.yaml --log-level warn --component-log-level wasm:info \
-    >"$OUT/envoy.log" 2>&1 </dev/null &
-echo $! >"$PIDFILE"
+# Detached (a subshell that exits at once, then its own session) so that it outlives this script
+# and the terminal that ran it.
+( setsid .venv/bin/envoy -c envoy/envoy.yaml --log-level warn --component-log-level wasm:info \
+    >"$OUT/envoy.log" 2>&1 </dev/null & echo $! >"$PIDFILE" )
 for _ in $(seq 100); do
     if curl -fs "$ADMIN/ready" >/dev/null 2>&1; then break; fi
     if ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
