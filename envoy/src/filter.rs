@@ -38,9 +38,7 @@ pub fn plan(policy: &Policy, headers: &[u8], now: i64) -> Planned {
         request.header(name, value);
         for (i, s) in strip.iter().enumerate() {
             if name.eq_ignore_ascii_case(s.as_bytes()) {
-                present |= 1u64
-                    .checked_shl(u32::try_from(i).unwrap_or(63))
-                    .unwrap_or(0);
+                present |= bit(i);
             }
         }
     }
@@ -49,6 +47,14 @@ pub fn plan(policy: &Policy, headers: &[u8], now: i64) -> Planned {
         present,
         malformed: pairs.malformed(),
     }
+}
+
+/// Bit `i` of the `present` mask (the core strips four headers; past 64 there is no bit).
+fn bit(i: usize) -> u64 {
+    u32::try_from(i)
+        .ok()
+        .and_then(|i| 1u64.checked_shl(i))
+        .unwrap_or(0)
 }
 
 pub struct Filter {
@@ -88,10 +94,7 @@ impl HttpContext for Filter {
 
         // SPEC §6 step 1: drop client-sent identity headers, except those about to be set anyway.
         for (i, name) in policy.strip_headers().iter().enumerate() {
-            let bit = 1u64
-                .checked_shl(u32::try_from(i).unwrap_or(63))
-                .unwrap_or(0);
-            if present & bit != 0
+            if present & bit(i) != 0
                 && !decision
                     .upstream_headers
                     .iter()
