@@ -100,6 +100,25 @@ fn kinds_list(bits: u8) -> String {
     }
 }
 
+/// A u64 in decimal without the formatting machinery: this runs on every allowed request.
+fn decimal(mut n: u64) -> String {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(slot) = buf.get_mut(i) {
+            *slot = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    buf.get(i..)
+        .and_then(|d| core::str::from_utf8(d).ok())
+        .map_or_else(String::new, String::from)
+}
+
 const USER_KEY_ADVICE: &str = "create an account-scoped personal access token under Settings > Access Token, or use a service token for production and partner integrations";
 
 impl Policy {
@@ -357,7 +376,7 @@ impl Policy {
         let mut upstream_headers = Vec::new();
         if !a.public {
             if let Some(acc) = a.account {
-                upstream_headers.push((String::from(self.account_header()), format!("{acc}")));
+                upstream_headers.push((String::from(self.account_header()), decimal(acc)));
             }
             if let Some(k) = a.kind {
                 upstream_headers.push((String::from(self.kind_header()), String::from(k.as_str())));

@@ -73,10 +73,22 @@ pub mod fuzzing {
         alloc::format!("{:?}", crate::credential::extract(req, query))
     }
 
+    /// The token the credential parser takes, without allocating (for benchmarks).
+    pub fn credential_token<'a>(
+        req: &crate::Request<'a>,
+        query: Option<&'a str>,
+    ) -> Option<&'a [u8]> {
+        match crate::credential::extract(req, query) {
+            crate::credential::Credential::Token(t) => Some(t),
+            _ => None,
+        }
+    }
+
     /// The path and query of a target, or why it is ambiguous; with the path's account.
     pub fn target(target: &[u8]) -> Result<(String, Option<String>, Option<u64>), String> {
         let t = crate::request::parse_target(target).map_err(|a| String::from(a.message()))?;
-        let account = crate::request::path_account(t.path).map_err(|a| String::from(a.message()))?;
+        let account =
+            crate::request::path_account(t.path).map_err(|a| String::from(a.message()))?;
         Ok((t.path.into(), t.query.map(String::from), account))
     }
 

@@ -59,20 +59,33 @@ impl Pattern {
         Ok(Pattern { segments, rest })
     }
 
-    /// Whether `path` (no query; already checked unambiguous) matches.
+    /// Whether `path` (no query; already checked unambiguous) matches. Works on bytes, one pass:
+    /// this runs for every route and deprecation on every request.
     pub fn matches(&self, path: &str) -> bool {
-        let body = strip_trailing_slash(path);
-        let mut parts = body.split('/').skip(1).filter(|_| body != "/");
+        let body = strip_trailing_slash(path).as_bytes();
+        // The segments after the leading '/'; none for the root.
+        let mut rest = match body {
+            b"/" => None,
+            _ => body.get(1..),
+        };
         for seg in &self.segments {
-            match (seg, parts.next()) {
-                (_, None) => return false,
-                (Segment::One, Some("")) => return false,
-                (Segment::One, Some(_)) => {}
-                (Segment::Literal(l), Some(s)) if l == s => {}
-                (Segment::Literal(_), Some(_)) => return false,
+            let Some(r) = rest else {
+                return false;
+            };
+            let (s, next) = match r.iter().position(|&b| b == b'/') {
+                Some(i) => (r.get(..i).unwrap_or_default(), r.get(i + 1..)),
+                None => (r, None),
+            };
+            let ok = match seg {
+                Segment::One => !s.is_empty(),
+                Segment::Literal(l) => l.as_bytes() == s,
+            };
+            if !ok {
+                return false;
             }
+            rest = next;
         }
-        self.rest || parts.next().is_none()
+        self.rest || rest.is_none()
     }
 }
 

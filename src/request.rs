@@ -154,59 +154,83 @@ fn hex_val(b: u8) -> Option<u8> {
 }
 
 /// Split and check a request-target: anything that two servers could read as different paths is
-/// refused, so that the path the edge matched is the path the API serves.
+/// refused, so that the path the edge matched is the path the API serves. One pass over the bytes:
+/// this runs on every request.
 pub(crate) fn parse_target(target: &[u8]) -> Result<Target<'_>, Ambiguity> {
-    if target.iter().any(|&b| !(0x21..0x7f).contains(&b)) {
-        return Err(Ambiguity::ControlOrNonAscii);
-    }
-    if target.contains(&b'#') {
-        return Err(Ambiguity::Fragment);
-    }
-    let s = core::str::from_utf8(target).map_err(|_| Ambiguity::ControlOrNonAscii)?;
-    let (path, query) = match s.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (s, None),
+    let (path, query) = match target.iter().position(|&b| b == b'?') {
+        Some(i) => (
+            target.get(..i).unwrap_or_default(),
+            Some(target.get(i + 1..).unwrap_or_default()),
+        ),
+        None => (target, None),
     };
-    if !path.starts_with('/') {
-        return Err(Ambiguity::NotAPath);
+    if let Some(q) = query {
+        if q.iter().any(|&b| !(0x21..0x7f).contains(&b)) {
+            return Err(Ambiguity::ControlOrNonAscii);
+        }
+        if q.contains(&b'#') {
+            return Err(Ambiguity::Fragment);
+        }
     }
-    if path.contains('\\') {
-        return Err(Ambiguity::Backslash);
-    }
-    let bytes = path.as_bytes();
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hi = bytes.get(i + 1).copied().and_then(hex_val);
-            let lo = bytes.get(i + 2).copied().and_then(hex_val);
-            let (Some(hi), Some(lo)) = (hi, lo) else {
-                return Err(Ambiguity::BadPercent);
-            };
-            let c = hi << 4 | lo;
-            // Decoding any of these changes how the path splits or what it names.
-            if c == b'/'
-                || c == b'\\'
-                || c == b'%'
-                || c < 0x20
-                || c == 0x7f
-                || c.is_ascii_alphanumeric()
-                || matches!(c, b'.' | b'-' | b'_' | b'~')
-            {
-                return Err(Ambiguity::EncodedSeparator);
-            }
-            i += 3;
+    if path.first() != Some(&b'/') {
+        return if path.iter().any(|&b| !(0x21..0x7f).contains(&b)) {
+            Err(Ambiguity::ControlOrNonAscii)
         } else {
-            i += 1;
+            Err(Ambiguity::NotAPath)
+        };
+    }
+    // Where the current segment started, just after its '/'.
+    let mut seg_start = 1;
+    let mut i = 1;
+    let segment_end = |start: usize, end: usize| -> Result<(), Ambiguity> {
+        match path.get(start..end) {
+            Some(b".") | Some(b"..") => Err(Ambiguity::DotSegment),
+            _ => Ok(()),
         }
-    }
-    for seg in path.split('/').skip(1) {
-        if seg == "." || seg == ".." {
-            return Err(Ambiguity::DotSegment);
+    };
+    while let Some(&b) = path.get(i) {
+        match b {
+            b'/' => {
+                if i == seg_start {
+                    return Err(Ambiguity::EmptySegment);
+                }
+                segment_end(seg_start, i)?;
+                seg_start = i + 1;
+            }
+            b'\\' => return Err(Ambiguity::Backslash),
+            b'#' => return Err(Ambiguity::Fragment),
+            b'%' => {
+                let hi = path.get(i + 1).copied().and_then(hex_val);
+                let lo = path.get(i + 2).copied().and_then(hex_val);
+                let (Some(hi), Some(lo)) = (hi, lo) else {
+                    return Err(Ambiguity::BadPercent);
+                };
+                let c = hi << 4 | lo;
+                // Decoding any of these changes how the path splits or what it names.
+                if c == b'/'
+                    || c == b'\\'
+                    || c == b'%'
+                    || c < 0x20
+                    || c == 0x7f
+                    || c.is_ascii_alphanumeric()
+                    || matches!(c, b'.' | b'-' | b'_' | b'~')
+                {
+                    return Err(Ambiguity::EncodedSeparator);
+                }
+                i += 2;
+            }
+            0x21..=0x7e => {}
+            _ => return Err(Ambiguity::ControlOrNonAscii),
         }
+        i += 1;
     }
-    if path.contains("//") {
-        return Err(Ambiguity::EmptySegment);
-    }
+    segment_end(seg_start, path.len())?;
+    // Every byte checked is printable ASCII, so both halves are UTF-8.
+    let path = core::str::from_utf8(path).map_err(|_| Ambiguity::ControlOrNonAscii)?;
+    let query = match query {
+        Some(q) => Some(core::str::from_utf8(q).map_err(|_| Ambiguity::ControlOrNonAscii)?),
+        None => None,
+    };
     Ok(Target { path, query })
 }
 

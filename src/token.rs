@@ -188,8 +188,22 @@ pub(crate) enum Shape {
     Garbage,
 }
 
+/// `[A-Za-z0-9_-]` as a table: checked for every byte of every token on the hot path.
+// Evaluated at compile time: a bad index fails the build, never a request.
+#[allow(clippy::indexing_slicing)]
+const BODY_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+        b += 1;
+    }
+    t
+};
+
 fn is_body_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+    BODY_BYTES.get(usize::from(b)).copied().unwrap_or(false)
 }
 
 fn is_b64url(b: u8) -> bool {

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs what building and testing the JS package needs, skipping whatever is already there.
+# Safe to run again: every step checks first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WASM_BINDGEN_VERSION=0.2.130 # must equal the `wasm-bindgen` pin in js/Cargo.toml
+WASM_PACK_VERSION=0.15.1
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf 'setup: %s\n' "$*"; }
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# `cargo install --locked` first, for the exact dependency set the tool was released with. A registry
+# mirror can lack one of those locked versions (wasm-bindgen-cli 0.2.130 locks webpki-roots 1.0.11,
+# which was missing here); then fall back to resolving semver-compatible versions.
+cargo_install() { # crate version binary
+  local crate=$1 version=$2 bin=$3
+  if command -v "$bin" >/dev/null && "$bin" --version 2>/dev/null | grep -q " $version\b"; then
+    return 0
+  fi
+  say "installing $crate $version (a few minutes)"
+  cargo install --locked "$crate" --version "=$version" ||
+    cargo install "$crate" --version "=$version"
+}
+cargo_install wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
+cargo_install wasm-pack "$WASM_PACK_VERSION" wasm-pack
+
+# npm devDependencies (binaryen's wasm-opt, playwright-core, typescript), exactly as locked.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm devDependencies"
+  npm ci --no-audit --no-fund
+fi
+
+# Debian's Chromium for the browser test; playwright-core never downloads a browser here.
+if [ ! -x /usr/bin/chromium ]; then
+  say "installing chromium"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  fi
+fi
+say "ok"
