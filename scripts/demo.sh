@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job on the built-in example: install what is needed, then decide a handful of requests
-# with the CLI over examples/policy.json.
+# The main job on the built-in example: install what is needed, decide a handful of requests with
+# the CLI over examples/policy.json, then start Envoy with the tokengate filter and the same policy,
+# send it the same kinds of request, and leave it running with curl lines to try.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,3 +29,6 @@ show "a service token there"                      POST https://ab123.us1.dbt.com
 show "no token at all"                            GET https://ab123.us1.dbt.com/api/v2/accounts/70471823510118/jobs/ ""
 printf '\n-- a pasted token with its scheme and a newline, inspected\n'
 printf 'Bearer %s \n' "$(tok pat_spice)" | $tg inspect || true
+
+printf '\n== the same policy at the edge: Envoy with the tokengate filter\n'
+bash envoy/demo.sh

@@ -1,0 +1,206 @@
+//! One HTTP request: read its headers once, let the core decide, carry the decision out.
+
+use std::rc::Rc;
+
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+use tokengate::{Decision, Mode, Policy, Request};
+
+use crate::host::{self, LogLevel, Map};
+use crate::metrics::{self, Metrics};
+use crate::pairs::{self, Pairs};
+
+/// A decision and which of `policy.strip_headers()` the client sent (bit `i` for entry `i`).
+pub struct Planned {
+    pub decision: Decision,
+    pub present: u64,
+    /// The host's map broke its own layout: the caller fails closed.
+    pub malformed: bool,
+}
+
+/// Everything the request needs from the core, from the host's serialised header map: no host
+/// calls, no copies of header values (the request borrows them).
+pub fn plan(policy: &Policy, headers: &[u8], now: i64) -> Planned {
+    let mut method: &[u8] = b"";
+    let mut target: &[u8] = b"";
+    for (name, value) in Pairs::new(headers) {
+        match name {
+            b":method" => method = value,
+            b":path" => target = value,
+            _ => {}
+        }
+    }
+    let mut request = Request::new(method, target);
+    let strip = policy.strip_headers();
+    let mut present = 0u64;
+    let mut pairs = Pairs::new(headers);
+    for (name, value) in pairs.by_ref() {
+        request.header(name, value);
+        for (i, s) in strip.iter().enumerate() {
+            if name.eq_ignore_ascii_case(s.as_bytes()) {
+                present |= bit(i);
+            }
+        }
+    }
+    Planned {
+        decision: policy.decide(&request, now),
+        present,
+        malformed: pairs.malformed(),
+    }
+}
+
+/// Bit `i` of the `present` mask (the core strips four headers; past 64 there is no bit).
+fn bit(i: usize) -> u64 {
+    u32::try_from(i)
+        .ok()
+        .and_then(|i| 1u64.checked_shl(i))
+        .unwrap_or(0)
+}
+
+pub struct Filter {
+    pub policy: Option<Rc<Policy>>,
+    pub metrics: Rc<Metrics>,
+    /// Headers to put on the upstream's response (deprecation notices).
+    pub pending: Vec<(&'static str, String)>,
+}
+
+impl Context for Filter {}
+
+impl HttpContext for Filter {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(policy) = self.policy.clone() else {
+            return internal_error("no policy is loaded");
+        };
+        let headers = match host::header_map(Map::Request) {
+            Ok(h) => h,
+            Err(e) => return internal_error(&format!("reading request headers: status {}", e.0)),
+        };
+        let now = match host::now_unix_seconds() {
+            Ok(t) => t,
+            Err(e) => return internal_error(&format!("reading the clock: status {}", e.0)),
+        };
+        let Planned {
+            decision,
+            present,
+            malformed,
+        } = plan(&policy, &headers, now);
+        if malformed {
+            return internal_error("the host's request header map is malformed");
+        }
+
+        if !decision.allow {
+            return self.deny(&decision);
+        }
+
+        // SPEC §6 step 1: drop client-sent identity headers, except those about to be set anyway.
+        for (i, name) in policy.strip_headers().iter().enumerate() {
+            if present & bit(i) != 0
+                && !decision
+                    .upstream_headers
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case(name))
+            {
+                let _ = host::remove_header(Map::Request, name);
+            }
+        }
+        for (name, value) in &decision.upstream_headers {
+            if let Err(e) = host::set_header(Map::Request, name, value) {
+                return internal_error(&format!("setting {name}: status {}", e.0));
+            }
+        }
+
+        if decision.report_only {
+            metrics::bump(self.metrics.would_deny(decision.code));
+            if host::log_enabled(LogLevel::Debug) {
+                log_decision("would deny", &decision);
+            }
+        } else {
+            metrics::bump(self.metrics.allowed);
+            if decision.deprecated {
+                metrics::bump(self.metrics.deprecated_served);
+            }
+        }
+        // Deprecation notices for the upstream's response. Only then is that callback's work
+        // taken: most requests leave `pending` empty and it returns at once.
+        if !decision.response_headers.is_empty() {
+            self.pending = decision.response_headers;
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if self.pending.is_empty() {
+            return Action::Continue;
+        }
+        for (name, value) in core::mem::take(&mut self.pending) {
+            // `Link` may carry the upstream's own relations: add ours beside them. The others
+            // (`Deprecation`, `Sunset`) hold one value: ours replaces any the upstream sent.
+            let r = if name.eq_ignore_ascii_case("link") {
+                host::add_header(Map::Response, name, &value)
+            } else {
+                host::set_header(Map::Response, name, &value)
+            };
+            if let Err(e) = r {
+                host::log(
+                    LogLevel::Warn,
+                    &format!("could not add {name} to the response: status {}", e.0),
+                );
+            }
+        }
+        Action::Continue
+    }
+}
+
+impl Filter {
+    fn deny(&self, decision: &Decision) -> Action {
+        metrics::bump(self.metrics.denied(decision.code));
+        if host::log_enabled(LogLevel::Debug) {
+            log_decision("denied", decision);
+        }
+        let headers = pairs::serialize(&decision.response_headers);
+        let body = decision.body.as_deref().unwrap_or("");
+        let details = format!("tokengate_{}", decision.code.as_str());
+        match host::send_local_response(decision.status, &details, &headers, body.as_bytes()) {
+            Ok(()) => Action::Pause,
+            Err(e) => internal_error(&format!("sending the denial: status {}", e.0)),
+        }
+    }
+}
+
+/// One line per denial: the code and the token id, never the token or its digest.
+fn log_decision(what: &str, d: &Decision) {
+    host::log(
+        LogLevel::Debug,
+        &format!(
+            "{what} {} {} token_id={} kind={}",
+            d.status,
+            d.code.as_str(),
+            d.token_id.as_deref().unwrap_or("-"),
+            d.token_kind.map_or("-", |k| k.as_str()),
+        ),
+    );
+}
+
+/// The host failed us; fail closed, and say so in the log.
+fn internal_error(why: &str) -> Action {
+    host::log(LogLevel::Error, &format!("failing closed: {why}"));
+    let headers = pairs::serialize(&[
+        ("cache-control", "no-store"),
+        ("content-type", "text/plain"),
+    ]);
+    let _ = host::send_local_response(
+        500,
+        "tokengate_internal_error",
+        &headers,
+        b"internal error\n",
+    );
+    Action::Pause
+}
+
+/// Whether decisions are enforced (used by the root's log lines).
+pub fn mode_name(policy: &Policy) -> &'static str {
+    match policy.mode() {
+        Mode::Enforce => "enforce",
+        Mode::Report => "report",
+    }
+}

@@ -1,0 +1,103 @@
+//! Counters under one prefix, `tokengate.`, defined once per VM and shared by its requests.
+//!
+//! Envoy shows them on the admin `/stats` page (and Prometheus) by these names; the per-code
+//! ones end in the code exactly as it appears on the wire (`tokengate.denied.account_mismatch`).
+
+use tokengate::Code;
+
+use crate::host::{self, MetricKind};
+
+pub const PREFIX: &str = "tokengate";
+
+/// Metric ids; 0 marks one the host refused to define (then it is simply not counted).
+#[derive(Default)]
+pub struct Metrics {
+    pub allowed: u32,
+    pub deprecated_served: u32,
+    denied: [u32; Code::ALL.len()],
+    would_deny: [u32; Code::ALL.len()],
+    pub registry_fetch_ok: u32,
+    pub registry_fetch_not_modified: u32,
+    pub registry_fetch_failed: u32,
+    pub registry_tokens: u32,
+}
+
+fn define(kind: MetricKind, name: &str) -> u32 {
+    match host::define_metric(kind, name) {
+        Ok(id) => id,
+        Err(e) => {
+            host::log(
+                host::LogLevel::Warn,
+                &format!("could not define metric {name}: host status {}", e.0),
+            );
+            0
+        }
+    }
+}
+
+fn index(code: Code) -> Option<usize> {
+    Code::ALL.iter().position(|c| *c == code)
+}
+
+impl Metrics {
+    pub fn define() -> Metrics {
+        let mut m = Metrics {
+            allowed: define(MetricKind::Counter, &format!("{PREFIX}.allowed")),
+            deprecated_served: define(MetricKind::Counter, &format!("{PREFIX}.deprecated_served")),
+            registry_fetch_ok: define(MetricKind::Counter, &format!("{PREFIX}.registry.fetch_ok")),
+            registry_fetch_not_modified: define(
+                MetricKind::Counter,
+                &format!("{PREFIX}.registry.fetch_not_modified"),
+            ),
+            registry_fetch_failed: define(
+                MetricKind::Counter,
+                &format!("{PREFIX}.registry.fetch_failed"),
+            ),
+            registry_tokens: define(MetricKind::Gauge, &format!("{PREFIX}.registry.tokens")),
+            ..Metrics::default()
+        };
+        for (i, code) in Code::ALL.iter().enumerate() {
+            if *code == Code::Ok {
+                continue;
+            }
+            if let Some(slot) = m.denied.get_mut(i) {
+                *slot = define(
+                    MetricKind::Counter,
+                    &format!("{PREFIX}.denied.{}", code.as_str()),
+                );
+            }
+            if let Some(slot) = m.would_deny.get_mut(i) {
+                *slot = define(
+                    MetricKind::Counter,
+                    &format!("{PREFIX}.report.would_deny.{}", code.as_str()),
+                );
+            }
+        }
+        m
+    }
+
+    pub fn denied(&self, code: Code) -> u32 {
+        index(code)
+            .and_then(|i| self.denied.get(i).copied())
+            .unwrap_or(0)
+    }
+
+    pub fn would_deny(&self, code: Code) -> u32 {
+        index(code)
+            .and_then(|i| self.would_deny.get(i).copied())
+            .unwrap_or(0)
+    }
+}
+
+/// Adds one; a counter the host lost is not worth failing a request over.
+pub fn bump(id: u32) {
+    if id != 0 {
+        let _ = host::increment_metric(id, 1);
+    }
+}
+
+pub fn set_gauge(id: u32, value: u64) {
+    if id != 0 {
+        let _ = host::record_metric(id, value);
+    }
+}

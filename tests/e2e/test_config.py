@@ -1,0 +1,60 @@
+"""The policy as Envoy configuration: refused with field paths, and replaced live over ECDS."""
+
+from __future__ import annotations
+
+import pytest
+
+import policy_kit as pk
+from harness import EnvoyFailedToStart, ecds_filter, wait_for, wasm_filter, write_ecds
+
+PATH = f"/api/v2/accounts/{pk.ACCOUNT_A}/jobs/"
+AUTH = [("Authorization", f"Token {pk.PAT_A}")]
+
+
+def bad_policy() -> dict:
+    p = pk.policy()
+    p["deprecations"]["endpoints"][1]["sunset_at"] = "2000-01-01T00:00:00Z"
+    p["registry"]["tokens"][2]["sha256"] = "not-hex"
+    p["surprise"] = True
+    return p
+
+
+def test_bad_policy_stops_envoy_with_every_field_path_in_the_log(envoy_factory, filter_wasm):
+    with pytest.raises(EnvoyFailedToStart) as failed:
+        envoy_factory([wasm_filter(filter_wasm, pk.dumps(bad_policy()))])
+    log = failed.value.log
+    refused = [l for l in log.splitlines() if "policy refused" in l]
+    assert all("[error]" in l for l in refused), refused
+    assert any("deprecations.endpoints[1].sunset_at" in l for l in refused), refused
+    assert any("registry.tokens[2].sha256" in l for l in refused), refused
+    assert any("surprise" in l for l in refused), refused
+    assert "Unable to create Wasm plugin" in log
+
+
+@pytest.mark.parametrize("config", [None, "", "{", "[]", '{"mode": "enforce"}'], ids=["absent", "empty", "truncated", "array", "no_registry"])
+def test_missing_or_unparsable_configuration_is_refused(envoy_factory, filter_wasm, config):
+    with pytest.raises(EnvoyFailedToStart) as failed:
+        envoy_factory([wasm_filter(filter_wasm, config)])
+    assert "policy refused" in failed.value.log
+
+
+def test_ecds_update_bad_is_rejected_and_the_previous_policy_keeps_serving(envoy_factory, filter_wasm, tmp_path):
+    ecds_dir = tmp_path / "ecds"
+    ecds_dir.mkdir()
+    ecds = ecds_dir / "tokengate.json"
+    write_ecds(ecds, "tokengate", wasm_filter(filter_wasm, pk.dumps(pk.policy())), "1")
+    envoy = envoy_factory([ecds_filter("tokengate", ecds)])
+    stat = "extension_config_discovery.http_filter.tokengate."
+    assert envoy.request("GET", PATH, AUTH).status == 200
+
+    write_ecds(ecds, "tokengate", wasm_filter(filter_wasm, pk.dumps(bad_policy())), "2")
+    wait_for(lambda: envoy.stats("extension_config").get(stat + "update_rejected", 0) == 1, what="ECDS rejection")
+    assert any("policy refused: deprecations.endpoints[1].sunset_at" in l for l in envoy.log().splitlines())
+    assert envoy.request("GET", PATH, AUTH).status == 200  # still the first policy
+
+    revoked = pk.policy()
+    revoked["registry"]["tokens"][0]["revoked"] = True
+    write_ecds(ecds, "tokengate", wasm_filter(filter_wasm, pk.dumps(revoked)), "3")
+    wait_for(lambda: envoy.stats("extension_config").get(stat + "update_success", 0) == 2, what="ECDS update")
+    r = wait_for(lambda: (lambda r: r if r.status == 401 else None)(envoy.request("GET", PATH, AUTH)), what="new policy in effect")
+    assert r.json()["status"]["developer_message"] == "revoked_token"
