@@ -81,14 +81,19 @@ const impl = {
     return hit ? give(enc.encode(hit[1]), retPtr, retSize) : 1;
   },
   proxy_replace_header_map_value: (type, kp, kn, vp, vn) => {
- touched = true;    const k = str(kp, kn); const v = str(vp, vn);
+    touched = true;
+    const k = str(kp, kn); const v = str(vp, vn);
     const m = maps[type]; const i = m.findIndex(([n]) => n === k);
     if (i >= 0) m[i][1] = v; else m.push([k, v]);
     return 0;
   },
-  proxy_add_header_map_value: (type, kp, kn, vp, vn) => { touched = true; maps[type].push([str(kp, kn), str(vp, vn)]); return 0; },
+  proxy_add_header_map_value: (type, kp, kn, vp, vn) => {
+    touched = true;
+    maps[type].push([str(kp, kn), str(vp, vn)]); return 0;
+  },
   proxy_remove_header_map_value: (type, kp, kn) => {
- touched = true;    const k = str(kp, kn); maps[type] = maps[type].filter(([n]) => n !== k); return 0;
+    touched = true;
+    const k = str(kp, kn); maps[type] = maps[type].filter(([n]) => n !== k); return 0;
   },
   proxy_define_metric: (kind, np, nn, ret) => { view().setUint32(ret, ++metrics, true); return 0; },
   proxy_increment_metric: () => 0,
@@ -121,7 +126,12 @@ x.proxy_on_vm_start(ROOT_ID, 0);
 if (!x.proxy_on_configure(ROOT_ID, CONFIG.length)) throw new Error('proxy_on_configure refused the configuration');
 
 let callbacks = new Map();
-const cb = (name, ...a) => { callbacks.set(name, (callbacks.get(name) ?? 0) + 1); return x[name](...a); };
+// Like Envoy's host, a callback the module does not export is not called.
+const cb = (name, ...a) => {
+  if (typeof x[name] !== 'function') return 0;
+  callbacks.set(name, (callbacks.get(name) ?? 0) + 1);
+  return x[name](...a);
+};
 let nextId = 2;
 function request() {
   const id = nextId++;
