@@ -37,6 +37,8 @@ ACCOUNT = "70471823510118"
 PATH = f"/api/v2/accounts/{ACCOUNT}/jobs/"
 AUTHORITY = "ab123.us1.dbt.com"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# With --pin, Envoy runs on the last CPU and h2load on the first (taskset), so neither migrates.
+PIN_ENVOY, PIN_LOAD = [], []
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
@@ -211,7 +213,7 @@ class Envoy:
             json.dump(cfg, f)
         self.log = open(os.path.join(workdir, f"{variant}.log"), "w")
         self.proc = subprocess.Popen(
-            [binary, "-c", path, "--concurrency", "1", "--log-level", "warn",
+            PIN_ENVOY + [binary, "-c", path, "--concurrency", "1", "--log-level", "warn",
              "--base-id", str(os.getpid() % 1000 + 1000), "--disable-hot-restart"],
             stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
         deadline = time.time() + 60
@@ -240,7 +242,7 @@ class Envoy:
 
 
 def h2load(port, requests, connections, token, log_file=None):
-    cmd = ["h2load", "--h1", "-n", str(requests), "-c", str(connections), "-t", "1",
+    cmd = PIN_LOAD + ["h2load", "--h1", "-n", str(requests), "-c", str(connections), "-t", "1",
            "-H", f"host: {AUTHORITY}", "-H", f"authorization: Bearer {token}",
            "-H", "accept: application/json", "-H", "user-agent: tokengate-bench/1"]
     if log_file:
@@ -345,7 +347,12 @@ def main():
     ap.add_argument("--wasm-variant", action="append", default=[], metavar="NAME=PATH",
                     help="another tokengate build to run beside the others, with the same policy")
     ap.add_argument("--out")
+    ap.add_argument("--pin", action="store_true", help="pin Envoy and h2load to different CPUs (taskset)")
     args = ap.parse_args()
+    if args.pin and shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+        last = str((os.cpu_count() or 2) - 1)
+        PIN_ENVOY[:] = ["taskset", "-c", last]
+        PIN_LOAD[:] = ["taskset", "-c", "0"]
     variants = args.variants.split(",")
 
     policy, tokens = policy_and_tokens(args.synthetic)

@@ -11,18 +11,19 @@ import { createRequire } from 'node:module';
 import { createHash, hash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { plainValidator, plainInspect } from './plain.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(import.meta.url);
-const tokengate = require(join(root, 'js/dist/node/index.cjs'));
-const raw = require(join(root, 'js/dist/node/tokengate.cjs'));
-
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : dflt;
 };
+// --dist: another build of the package's dist/ (for what-if comparisons); default js/dist.
+const DIST = resolve(arg('dist', join(root, 'js/dist')));
+const tokengate = require(join(DIST, 'node/index.cjs'));
+const raw = require(join(DIST, 'node/tokengate.cjs'));
 const ROUNDS = Number(arg('rounds', 7));
 const BATCH_MS = Number(arg('batch-ms', 150));
 const SYNTHETIC = Number(arg('synthetic', 10000));
@@ -123,7 +124,9 @@ const mismatchText = JSON.stringify(
   rawValidator.check('GET', theirs, validFlat[0].h, nowSeconds));
 add('breakdown', 'api_check', (r) => validator.check(r, NOW).status, scenarios.valid);
 add('breakdown', 'raw_binding_check', (r) => rawValidator.check('GET', r.url, r.h, nowSeconds).status, validFlat);
-add('breakdown', 'raw_binding_check_no_headers', (r) => rawValidator.check('GET', r.url, [], nowSeconds).status, validFlat);
+const authOnly = validFlat.map((r) => ({ url: r.url, h: r.h.slice(2, 4) }));
+if (authOnly[0].h[0] !== 'authorization') throw new Error('header order changed');
+add('breakdown', 'raw_binding_check_auth_only', (r) => rawValidator.check('GET', r.url, r.h, nowSeconds).status, authOnly);
 add('breakdown', 'json_parse_allow_decision', (s) => JSON.parse(s).status, [decisionText]);
 add('breakdown', 'json_parse_deny_decision', (s) => JSON.parse(s).status, [mismatchText]);
 add('breakdown', 'wasm_hashToken', (t) => raw.hashToken(t).length, tokens.slice(0, 64));
@@ -171,7 +174,7 @@ const result = {
   rounds: ROUNDS,
   batch_ms: BATCH_MS,
   registry_entries: policy.registry.tokens.length,
-  wasm_bytes: readFileSync(join(root, 'js/dist/node/tokengate_bg.wasm')).length,
+  wasm_bytes: readFileSync(join(DIST, 'node/tokengate_bg.wasm')).length,
   decision_json_bytes: { allow: decisionText.length, account_mismatch: mismatchText.length },
   benches: benches.map(({ group, impl, iters, runs, inputs }) => ({ group, impl, iters, inputs: inputs.length, runs })),
   sink,
