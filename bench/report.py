@@ -83,6 +83,7 @@ mock = {n: load(f"mockhost-{n}.json") for n in
         ["tokengate_noop", "tokengate_envoy", "tokengate_noop.trimmed", "tokengate_envoy.trimmed"]}
 ladder = load_checked_in("envoy/ladder.json")
 before_after = load_checked_in("envoy/before-after.json")
+whatif = load_checked_in("whatif/results.json")
 targets = []  # (what, target, figure, ok)
 
 w("# Benchmarks")
@@ -185,7 +186,7 @@ if js:
     bd = by.get("breakdown", {})
     if bd:
         med = lambda k: statistics.median(1e9 / r["per_s_cpu"] for r in bd[k]["runs"]) if k in bd else None
-        api, rawc, none = med("api_check"), med("raw_binding_check"), med("raw_binding_check_no_headers")
+        api, rawc, none = med("api_check"), med("raw_binding_check"), med("raw_binding_check_auth_only")
         jp, jd = med("json_parse_allow_decision"), med("json_parse_deny_decision")
         wh, nh, ch = med("wasm_hashToken"), med("node_createHash"), med("node_crypto_hash")
         w("### Where `Validator.check`'s time goes")
@@ -196,15 +197,15 @@ if js:
         w("|---|---:|")
         w(f"| `Validator.check` (public API, `lib/api.js` + binding) | {fmt_ns(api)} |")
         w(f"| the wasm-bindgen binding alone (`raw.Validator#check`, flat header array, no `lib/api.js`) | {fmt_ns(rawc)} |")
-        w(f"| the binding with no headers at all (4 fewer strings across, host check skipped) | {fmt_ns(none)} |")
+        w(f"| the binding with the `authorization` header only (6 fewer strings across, no host check) | {fmt_ns(none)} |")
         w(f"| `JSON.parse` of an allow decision ({js['decision_json_bytes']['allow']} bytes of JSON) | {fmt_ns(jp)} |")
         w(f"| `JSON.parse` of an account_mismatch decision ({js['decision_json_bytes']['account_mismatch']} bytes) | {fmt_ns(jd)} |")
         w(f"| `hashToken` (SHA-256 in wasm, one string in, one out) | {fmt_ns(wh)} |")
         w(f"| `node:crypto` `createHash('sha256').update(t).digest('hex')` | {fmt_ns(nh)} |")
         w(f"| `node:crypto` `hash('sha256', t, 'hex')` | {fmt_ns(ch)} |")
         w("")
-        w(f"So `lib/api.js` (header list, `camelKeys`) costs about {fmt_ns(api - rawc)} per call; with no "
-          f"headers to cross, the binding still takes {fmt_ns(none)} against {fmt_ns(rawc)} with them. "
+        w(f"So `lib/api.js` (header list, `camelKeys`) costs about {fmt_ns(api - rawc)} per call; with only "
+          f"the one header that matters crossing, the binding takes {fmt_ns(none)} against {fmt_ns(rawc)} with four. "
           f"The plain-JS check's whole cost is about what tokengate's SHA-256 alone costs through the "
           f"binding ({fmt_ns(wh)}).")
         w("")
@@ -331,15 +332,17 @@ if envoy:
         w("")
         w("| build | CPU per request | added over no filter | step |")
         w("|---|---:|---:|---:|")
-        prev = None
-        base = ladder["results"]["none"]
+        base = statistics.median(ladder["results"]["none"])
+        added_of = {k: statistics.median(v) - base for k, v in ladder["results"].items()}
+        # Each row's step is measured from the row it builds on.
+        from_row = {"noop": "none", "stage1": "none", "stage2": "stage1", "stage3": "stage2",
+                    "stage4": "stage3", "tokengate": "stage4", "noop_trimmed": "noop",
+                    "tokengate_trimmed": "tokengate"}
         for step in ladder["order"]:
             vals = ladder["results"][step]
-            m = statistics.median(vals)
-            add = m - statistics.median(base)
-            w(f"| {ladder['labels'][step]} | {span(vals, us)} | {add:.2f} µs | "
-              f"{'' if prev is None else f'{add - prev:+.2f} µs'} |")
-            prev = add if step != "none" else 0.0
+            prev = from_row.get(step)
+            w(f"| {ladder['labels'][step]} | {span(vals, us)} | {added_of[step]:.2f} µs | "
+              f"{'' if prev is None else f'{added_of[step] - added_of[prev]:+.2f} µs'} |")
         w("")
         w(ladder.get("note", ""))
         w("")
@@ -355,6 +358,41 @@ if envoy:
             base = before_after["results"]["none"]
             w(f"| {before_after['labels'][k]} | {span(vals, us)} | "
               f"{'–' if k == 'none' else span([a - b for a, b in zip(vals, base)], us)} |")
+        w("")
+
+# ---------------------------------------------------------------- what-if
+if whatif:
+    w("## Proposed fixes for the core and the JS package, measured")
+    w("")
+    w(f"`bash bench/whatif/run.sh` (run {whatif['date']} on commit `{whatif['commit']}`, not part of "
+      "`scripts/bench.sh`) applies `bench/whatif/edits.py` to a scratch copy of the repository — the code "
+      "belongs to the core's and the JS package's owners, so nothing here changes `src/` or `js/` — "
+      "builds it, checks the core's unit tests still pass, and runs the benchmarks against it and against "
+      "the tree as it is, alternating. The edits: **escape** — `src/jsonout.rs` `escape_into` copies runs "
+      "of bytes that need no escaping with one `push_str` instead of pushing char by char; **camel** — "
+      "`js/lib/api.js` looks the decision's keys up in a fixed map instead of a regex replace per key per call.")
+    w("")
+    nb, ne = whatif["native_ns"].get("base", {}), whatif["native_ns"].get("escape", {})
+    if nb and ne:
+        w("| native decision (criterion medians) | as is | escape | change |")
+        w("|---|---:|---:|---:|")
+        for k in nb:
+            if k in ne:
+                w(f"| `{k}` | {fmt_ns(nb[k])} | {fmt_ns(ne[k])} | {100 * (ne[k] / nb[k] - 1):+.0f} % |")
+        w("")
+    jb = whatif["js_calls_per_cpu_s"].get("base", {})
+    je = whatif["js_calls_per_cpu_s"].get("escape", {})
+    jc = whatif["js_calls_per_cpu_s"].get("escape-camel", {})
+    if jb:
+        w("| Node, calls per CPU second | as is | escape | escape + camel | plain JS (`createHash`) | tokengate ÷ plain JS, after both |")
+        w("|---|---:|---:|---:|---:|---:|")
+        for k in jb:
+            if k.startswith("plain_js"):
+                continue
+            plain = jc.get("plain_js " + k)
+            ratio_s = f"{jc[k] / plain:.2f}×" if plain and k in jc else "–"
+            w(f"| `{k}` | {fmt_rate(jb[k])} | {fmt_rate(je.get(k, float('nan')))} | "
+              f"{fmt_rate(jc.get(k, float('nan')))} | {fmt_rate(plain) if plain else '–'} | {ratio_s} |")
         w("")
 
 # ---------------------------------------------------------------- sizes

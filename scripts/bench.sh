@@ -82,7 +82,7 @@ if have_envoy_front; then
 
   say "envoy: CPU per request, five ways, interleaved (python3 bench/envoy/harness.py)"
   ENVOY_BIN=$(.venv/bin/python -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')
-  if [ "$QUICK" = 1 ]; then EV=(--rounds 1 --requests 20000 --warmup 2000); else EV=(--rounds 7 --requests 100000 --warmup 5000); fi
+  if [ "$QUICK" = 1 ]; then EV=(--rounds 1 --requests 20000 --warmup 2000); else EV=(--rounds 11 --requests 100000 --warmup 5000); fi
   python3 bench/envoy/harness.py --envoy "$ENVOY_BIN" "${EV[@]}" \
     --tokengate "$OUT/tokengate_envoy.wasm" --noop "$OUT/tokengate_noop.wasm" \
     --wasm-variant "noop_trimmed=$OUT/tokengate_noop.trimmed.wasm" \
