@@ -40,28 +40,5 @@ for i in 1 2 3; do
   node bench/js/run.mjs --rounds 3 --batch-ms 150 --dist "$OUT/dist-escape-camel" --out "$OUT/js-escape-camel-$i.json"
 done
 
-python3 - "$OUT" <<'PY'
-import glob, json, os, statistics, sys, datetime, subprocess
-out = sys.argv[1]
-res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-       "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
-       "native_ns": {}, "js_calls_per_cpu_s": {}}
-for v in ("base", "escape"):
-    per = {}
-    for f in glob.glob(f"{out}/native-{v}-*.json"):
-        for k, b in json.load(open(f)).items():
-            if k.startswith("decide/1k/"):
-                per.setdefault(k, []).append(b["median_ns"])
-    res["native_ns"][v] = {k: statistics.median(x) for k, x in sorted(per.items())}
-for v in ("base", "escape", "escape-camel"):
-    per = {}
-    for f in glob.glob(f"{out}/js-{v}-*.json"):
-        for b in json.load(open(f))["benches"]:
-            if b["impl"] == "tokengate" and b["group"].startswith(("check/", "inspect/")):
-                per.setdefault(b["group"], []).extend(r["per_s_cpu"] for r in b["runs"])
-            if b["impl"] == "plain_js" and b["group"].startswith("check/"):
-                per.setdefault("plain_js " + b["group"], []).extend(r["per_s_cpu"] for r in b["runs"])
-    res["js_calls_per_cpu_s"][v] = {k: statistics.median(x) for k, x in sorted(per.items())}
-json.dump(res, open("bench/whatif/results.json", "w"), indent=1)
-print(json.dumps(res, indent=1))
-PY
+python3 bench/whatif/summarize.py "$OUT" > bench/whatif/results.json
+cat bench/whatif/results.json
