@@ -22,6 +22,8 @@ mkdir -p "$RES"
 rm -f "$RES"/*
 
 say() { printf '\n== %s\n' "$*"; }
+# The machine is shared: note how loaded it was as each part starts.
+load_mark() { printf '{"part":"%s","load1":%s}\n' "$1" "$(cut -d' ' -f1 /proc/loadavg)" >> "$RES/load.jsonl"; }
 have_envoy_front() { [ -f envoy/Cargo.toml ] && [ -f envoy/noop/Cargo.toml ]; }
 
 say "setup (idempotent)"
@@ -57,6 +59,7 @@ fi
 python3 bench/sizes.py "$OUT" > "$RES/sizes.json"
 
 say "core: criterion (cargo bench --features fuzzing --bench core)"
+load_mark core
 if [ "$QUICK" = 1 ]; then CRIT=(--warm-up-time 0.2 --measurement-time 0.5 --sample-size 10); else CRIT=(--warm-up-time 2 --measurement-time 6); fi
 rm -rf target/criterion
 cargo bench --quiet --locked --features fuzzing --bench core -- "${CRIT[@]}" 2>&1 | grep -E "^[a-z].*time:|^\S+/\S+$" || true
@@ -67,6 +70,7 @@ TOKENGATE_BENCH_RUNS=$([ "$QUICK" = 1 ] && echo 1 || echo 5) \
   cargo bench --quiet --locked --bench registry_memory | tee "$RES/memory.jsonl"
 
 say "js: Validator.check and inspectToken against plain JS (node bench/js/run.mjs)"
+load_mark js
 if [ "$QUICK" = 1 ]; then JS=(--rounds 1 --batch-ms 40); else JS=(--rounds 9 --batch-ms 200); fi
 node bench/js/run.mjs "${JS[@]}" --out "$RES/js.json"
 node bench/js/profile.mjs --pkg target/bench/js-named --seconds "$([ "$QUICK" = 1 ] && echo 1 || echo 4)" --out "$RES/js-profile.json"
@@ -81,6 +85,7 @@ if have_envoy_front; then
   done
 
   say "envoy: CPU per request, five ways, interleaved (python3 bench/envoy/harness.py)"
+  load_mark envoy
   ENVOY_BIN=$(.venv/bin/python -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')
   if [ "$QUICK" = 1 ]; then EV=(--rounds 1 --requests 20000 --warmup 2000); else EV=(--rounds 11 --requests 100000 --warmup 5000); fi
   python3 bench/envoy/harness.py --envoy "$ENVOY_BIN" "${EV[@]}" \
