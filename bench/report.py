@@ -337,7 +337,7 @@ if envoy:
         base = statistics.median(ladder["results"]["none"])
         added_of = {k: statistics.median(v) - base for k, v in ladder["results"].items()}
         # Each row's step is measured from the row it builds on.
-        from_row = {"noop": "none", "stage1": "none", "stage2": "stage1", "stage3": "stage2",
+        from_row = {"noop": "none", "stage1": "noop", "stage2": "stage1", "stage3": "stage2",
                     "stage4": "stage3", "tokengate": "stage4", "noop_trimmed": "noop",
                     "tokengate_trimmed": "tokengate"}
         for step in ladder["order"]:
