@@ -257,7 +257,14 @@ pub(crate) fn get<'j, 'a>(fields: Fields<'j, 'a>, key: &str) -> Option<&'j Json<
     fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
-/// serde_json's own message for a document that is not JSON (it carries line and column).
-pub(crate) fn syntax_error(e: &serde_json::Error) -> String {
-    format!("not valid JSON: {e}")
+/// Read a whole document through `seed`; a document that is not JSON (or has trailing data) gives
+/// serde_json's own message, which carries line and column.
+pub(crate) fn read_document<'de, S: de::DeserializeSeed<'de>>(
+    json: &'de str,
+    seed: S,
+) -> Result<S::Value, String> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    seed.deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(|e| format!("not valid JSON: {e}"))
 }

@@ -12,7 +12,7 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use crate::error::PolicyErrors;
 use crate::hosts::{is_label, Hosts};
-use crate::jsonin::{field, get, index, Json, Key, Reader};
+use crate::jsonin::{field, get, index, read_document, Json, Key, Reader};
 use crate::pattern::Pattern;
 use crate::registry::{Registry, TokensSeed};
 use crate::token::{Kind, DEFAULT_BODY_LENGTH};
@@ -127,13 +127,13 @@ impl Policy {
     /// Parse and validate a policy. The error lists every problem found, each with its field path.
     pub fn from_json(json: &str) -> Result<Policy, PolicyErrors> {
         let mut errs = PolicyErrors::default();
-        let mut de = serde_json::Deserializer::from_str(json);
-        let top = (TopSeed { errs: &mut errs }).deserialize(&mut de);
-        let top = match top.and_then(|t| de.end().map(|()| t)) {
+        let top = match read_document(json, TopSeed { errs: &mut errs }) {
             Ok(t) => t,
             Err(e) => {
+                // Field errors found before the syntax error would be half the story: report the
+                // syntax alone.
                 let mut only = PolicyErrors::default();
-                only.push("", crate::jsonin::syntax_error(&e));
+                only.push("", e);
                 return Err(only);
             }
         };
