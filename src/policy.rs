@@ -12,7 +12,7 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use crate::error::PolicyErrors;
 use crate::hosts::{is_label, Hosts};
-use crate::jsonin::{field, get, index, read_document, Json, Key, Reader};
+use crate::jsonin::{field, get, index, only_objects, read_document, show_key, Json, Key, Reader};
 use crate::pattern::Pattern;
 use crate::registry::{Registry, TokensSeed};
 use crate::token::{Kind, DEFAULT_BODY_LENGTH};
@@ -228,7 +228,7 @@ struct TopSeed<'e> {
 impl<'de> DeserializeSeed<'de> for TopSeed<'_> {
     type Value = Top<'de>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Top<'de>, D::Error> {
-        d.deserialize_map(self)
+        d.deserialize_any(self)
     }
 }
 
@@ -238,6 +238,8 @@ impl<'de> Visitor<'de> for TopSeed<'_> {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a policy object")
     }
+
+    only_objects!("a policy object");
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top<'de>, A::Error> {
         let mut top = Top {
@@ -250,7 +252,10 @@ impl<'de> Visitor<'de> for TopSeed<'_> {
             let dup =
                 top.fields.iter().any(|(f, _)| *f == k) || (k == "registry" && top.saw_registry);
             if dup {
-                return Err(serde::de::Error::custom(format!("duplicate key `{k}`")));
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key `{}`",
+                    show_key(&k)
+                )));
             }
             if k == "registry" {
                 top.saw_registry = true;
@@ -297,7 +302,10 @@ impl<'de> Visitor<'de> for RegistrySeed<'_> {
                 }
                 "url" if url.is_none() => url = Some(map.next_value()?),
                 "tokens" | "url" => {
-                    return Err(serde::de::Error::custom(format!("duplicate key `{k}`")))
+                    return Err(serde::de::Error::custom(format!(
+                        "duplicate key `{}`",
+                        show_key(&k)
+                    )))
                 }
                 _ => {
                     map.next_value::<Json<'de>>()?;
@@ -311,14 +319,7 @@ impl<'de> Visitor<'de> for RegistrySeed<'_> {
         Ok((tokens, url))
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<Json<'de>>()?.is_some() {}
-        self.errs.push(
-            "registry",
-            "expected an object with tokens or url, found an array",
-        );
-        Ok((None, None))
-    }
+    only_objects!("an object with tokens or url");
 }
 
 fn build(top: Top<'_>, r: &mut Reader<'_>) -> Option<Policy> {

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::PolicyErrors;
-use crate::jsonin::{field, get, index, read_document, Json, Key, Reader};
+use crate::jsonin::{field, get, index, only_objects, read_document, Json, Key, Reader};
 use crate::token::Kind;
 
 /// How many hex characters of the digest make the default token id.
@@ -404,7 +404,7 @@ struct DocSeed<'e> {
 impl<'de> DeserializeSeed<'de> for DocSeed<'_> {
     type Value = Option<Registry>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
+        d.deserialize_any(self)
     }
 }
 
@@ -414,6 +414,8 @@ impl<'de> Visitor<'de> for DocSeed<'_> {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a registry document {\"tokens\": [...]}")
     }
+
+    only_objects!("a registry document {\"tokens\": [...]}");
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = None;
@@ -430,7 +432,7 @@ impl<'de> Visitor<'de> for DocSeed<'_> {
                 } else {
                     "unknown field; expected: tokens"
                 };
-                self.errs.push(&k, msg);
+                self.errs.push(&field("", &k), msg);
             }
         }
         Ok(out)
