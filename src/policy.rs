@@ -326,7 +326,7 @@ fn build(top: Top<'_>, r: &mut Reader<'_>) -> Option<Policy> {
     for (k, _) in &top.fields {
         if !TOP_FIELDS.contains(&k.as_ref()) {
             r.error(
-                k,
+                &field("", k),
                 format!("unknown field; expected one of: {}", TOP_FIELDS.join(", ")),
             );
         }

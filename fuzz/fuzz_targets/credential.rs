@@ -163,7 +163,8 @@ fn model(auth: &[&[u8]], query: Option<&str>) -> Model {
     let qs: Vec<&str> = query
         .map(|q| {
             q.split('&')
-                .filter(|p| p.split('=').next() == Some("token"))
+                // A server that percent-decodes keys reads `%74oken` as `token`: so does SPEC §2.
+                .filter(|p| decode(p.split('=').next().unwrap_or("")) == b"token")
                 .map(|p| p.split_once('=').map_or("", |(_, v)| v))
                 .collect()
         })
@@ -320,15 +321,11 @@ fn check(names: &[&[u8]], values: &[Vec<u8>], query: Option<&str>, query_token: 
         got.starts_with("Token("),
         open_finding("query-key-alias"),
     ) {
-        let literal = q
-            .split('&')
-            .filter(|p| p.split('=').next() == Some("token"));
         let decoded = q
             .split('&')
             .filter(|p| decode(p.split('=').next().unwrap_or("")) == b"token");
-        assert_eq!(
-            literal.count(),
-            decoded.count(),
+        assert!(
+            decoded.count() <= 1,
             "the edge took one credential, a server that decodes query keys reads more"
         );
     }
