@@ -52,13 +52,43 @@ pub(crate) fn from_authorization(value: &[u8]) -> Credential<'_> {
     }
 }
 
+/// Whether a query key reads `token` once percent-decoded, as the API's server decodes it:
+/// `%74oken` must count, or a second token could ride beside the first unseen.
+fn is_token_key(k: &str) -> bool {
+    let mut decoded = [0u8; 5];
+    let mut n = 0;
+    let bytes = k.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let c = if b == b'%' {
+            let hex = |j: usize| bytes.get(j).and_then(|&h| char::from(h).to_digit(16));
+            match (hex(i + 1), hex(i + 2)) {
+                (Some(hi), Some(lo)) => {
+                    i += 2;
+                    (hi * 16 + lo) as u8
+                }
+                _ => b,
+            }
+        } else {
+            b
+        };
+        match decoded.get_mut(n) {
+            Some(slot) => *slot = c,
+            None => return false,
+        }
+        n += 1;
+        i += 1;
+    }
+    n == 5 && &decoded == b"token"
+}
+
 /// The `token` parameters of a query: (how many, the first value).
 fn query_tokens(query: &str) -> (usize, Option<&[u8]>) {
     let mut count = 0;
     let mut first = None;
     for pair in query.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if k == "token" {
+        if is_token_key(k) {
             count += 1;
             first.get_or_insert(v.as_bytes());
         }
@@ -138,5 +168,17 @@ mod tests {
         assert_eq!(extract(&r, Some("token=t&token=u")), Credential::Ambiguous);
         assert_eq!(extract(&r, Some("token=")), Credential::Empty);
         assert_eq!(extract(&r, Some("tokens=t")), Credential::Missing);
+        // Keys that decode to `token` are the same parameter to the server behind.
+        assert_eq!(extract(&r, Some("%74oken=t")), Credential::Token(b"t"));
+        assert_eq!(
+            extract(&r, Some("token=t&tok%65n=u")),
+            Credential::Ambiguous
+        );
+        assert_eq!(
+            extract(&r, Some("%74%6F%6B%65%6E=t&token=u")),
+            Credential::Ambiguous
+        );
+        assert_eq!(extract(&r, Some("Token=t")), Credential::Missing);
+        assert_eq!(extract(&r, Some("%74oke=t&%zzken=u")), Credential::Missing);
     }
 }

@@ -80,7 +80,10 @@ impl<'de> Visitor<'de> for JsonVisitor {
         let mut fields: Vec<(Cow<'de, str>, Json<'de>)> = Vec::new();
         while let Some(k) = map.next_key::<Key<'de>>()? {
             if fields.iter().any(|(f, _)| *f == k.0) {
-                return Err(de::Error::custom(format!("duplicate key `{}`", k.0)));
+                return Err(de::Error::custom(format!(
+                    "duplicate key `{}`",
+                    show_key(&k.0)
+                )));
             }
             let v = map.next_value()?;
             fields.push((k.0, v));
@@ -107,14 +110,60 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
+/// A key as it may appear in an error path. Keys come from the document, and a token or digest
+/// pasted as a key must not come back in a message: long or unusual keys are described, not shown.
+pub(crate) fn show_key(key: &str) -> Cow<'_, str> {
+    // Every token and digest is 40 characters or more: anything shorter cannot be one whole.
+    let plain = key.len() < 32 && key.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if plain {
+        Cow::Borrowed(key)
+    } else {
+        Cow::Owned(format!("<key of {} characters>", key.chars().count()))
+    }
+}
+
 /// `a.b`, or `b` at the top.
 pub(crate) fn field(path: &str, key: &str) -> String {
+    let key = show_key(key);
     if path.is_empty() {
-        key.into()
+        key.into_owned()
     } else {
         format!("{path}.{key}")
     }
 }
+
+/// For a visitor that takes only objects: every other JSON type is an error that names the type,
+/// never the value (serde's default would quote a string, which may be a token).
+macro_rules! only_objects {
+    ($what:literal) => {
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Err(E::custom(concat!("expected ", $what, ", found a string")))
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Err(E::custom(concat!("expected ", $what, ", found a number")))
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Err(E::custom(concat!("expected ", $what, ", found a number")))
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Err(E::custom(concat!("expected ", $what, ", found a number")))
+        }
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Err(E::custom(concat!("expected ", $what, ", found a boolean")))
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Err(E::custom(concat!("expected ", $what, ", found null")))
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+            Err(serde::de::Error::custom(concat!(
+                "expected ",
+                $what,
+                ", found an array"
+            )))
+        }
+    };
+}
+pub(crate) use only_objects;
 
 /// `a[3]`.
 pub(crate) fn index(path: &str, i: usize) -> String {
@@ -257,7 +306,14 @@ pub(crate) fn get<'j, 'a>(fields: Fields<'j, 'a>, key: &str) -> Option<&'j Json<
     fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
-/// serde_json's own message for a document that is not JSON (it carries line and column).
-pub(crate) fn syntax_error(e: &serde_json::Error) -> String {
-    format!("not valid JSON: {e}")
+/// Read a whole document through `seed`; a document that is not JSON (or has trailing data) gives
+/// serde_json's own message, which carries line and column.
+pub(crate) fn read_document<'de, S: de::DeserializeSeed<'de>>(
+    json: &'de str,
+    seed: S,
+) -> Result<S::Value, String> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    seed.deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(|e| format!("not valid JSON: {e}"))
 }

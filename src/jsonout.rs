@@ -84,22 +84,32 @@ impl JsonWriter {
     }
 }
 
-/// Append `s` as a JSON string literal.
+/// Append `s` as a JSON string literal. Runs of bytes that need no escaping are copied whole: this
+/// renders every message and body, and a char-by-char push was a fifth of a denial's time.
 pub(crate) fn escape_into(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    let mut run_start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // `i` is at an ASCII byte, so both slices end on char boundaries.
+        out.push_str(s.get(run_start..i).unwrap_or_default());
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
         }
+        run_start = i + 1;
     }
+    out.push_str(s.get(run_start..).unwrap_or_default());
     out.push('"');
 }
 
@@ -125,5 +135,26 @@ mod tests {
             w.finish(),
             "{\"a\":18446744073709551615,\"b\":[\"x\\\"\\n\\u0001\",true],\"c\":null}"
         );
+    }
+
+    #[test]
+    fn escapes_like_serde_json() {
+        for s in [
+            "",
+            "plain",
+            "a\"b\\c",
+            "\u{0}\u{1f}\t\r\n",
+            "caf\u{e9} \u{2192} \u{1f600}",
+            "end\\",
+            "\"start",
+        ] {
+            let mut out = String::new();
+            escape_into(&mut out, s);
+            assert_eq!(
+                serde_json::from_str::<std::string::String>(&out).unwrap(),
+                s
+            );
+            assert_eq!(out, serde_json::to_string(s).unwrap());
+        }
     }
 }

@@ -37,6 +37,9 @@ impl Pattern {
         {
             return Err("a path pattern holds printable ASCII only, without '?', '#' or '%'");
         }
+        if p.contains("//") {
+            return Err("a path pattern has no empty segments ('//')");
+        }
         let body = strip_trailing_slash(p);
         let mut segments = Vec::new();
         let mut rest = false;

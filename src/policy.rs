@@ -12,7 +12,7 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use crate::error::PolicyErrors;
 use crate::hosts::{is_label, Hosts};
-use crate::jsonin::{field, get, index, Json, Key, Reader};
+use crate::jsonin::{field, get, index, only_objects, read_document, show_key, Json, Key, Reader};
 use crate::pattern::Pattern;
 use crate::registry::{Registry, TokensSeed};
 use crate::token::{Kind, DEFAULT_BODY_LENGTH};
@@ -127,13 +127,13 @@ impl Policy {
     /// Parse and validate a policy. The error lists every problem found, each with its field path.
     pub fn from_json(json: &str) -> Result<Policy, PolicyErrors> {
         let mut errs = PolicyErrors::default();
-        let mut de = serde_json::Deserializer::from_str(json);
-        let top = (TopSeed { errs: &mut errs }).deserialize(&mut de);
-        let top = match top.and_then(|t| de.end().map(|()| t)) {
+        let top = match read_document(json, TopSeed { errs: &mut errs }) {
             Ok(t) => t,
             Err(e) => {
+                // Field errors found before the syntax error would be half the story: report the
+                // syntax alone.
                 let mut only = PolicyErrors::default();
-                only.push("", crate::jsonin::syntax_error(&e));
+                only.push("", e);
                 return Err(only);
             }
         };
@@ -228,7 +228,7 @@ struct TopSeed<'e> {
 impl<'de> DeserializeSeed<'de> for TopSeed<'_> {
     type Value = Top<'de>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Top<'de>, D::Error> {
-        d.deserialize_map(self)
+        d.deserialize_any(self)
     }
 }
 
@@ -238,6 +238,8 @@ impl<'de> Visitor<'de> for TopSeed<'_> {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a policy object")
     }
+
+    only_objects!("a policy object");
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top<'de>, A::Error> {
         let mut top = Top {
@@ -250,7 +252,10 @@ impl<'de> Visitor<'de> for TopSeed<'_> {
             let dup =
                 top.fields.iter().any(|(f, _)| *f == k) || (k == "registry" && top.saw_registry);
             if dup {
-                return Err(serde::de::Error::custom(format!("duplicate key `{k}`")));
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key `{}`",
+                    show_key(&k)
+                )));
             }
             if k == "registry" {
                 top.saw_registry = true;
@@ -297,7 +302,10 @@ impl<'de> Visitor<'de> for RegistrySeed<'_> {
                 }
                 "url" if url.is_none() => url = Some(map.next_value()?),
                 "tokens" | "url" => {
-                    return Err(serde::de::Error::custom(format!("duplicate key `{k}`")))
+                    return Err(serde::de::Error::custom(format!(
+                        "duplicate key `{}`",
+                        show_key(&k)
+                    )))
                 }
                 _ => {
                     map.next_value::<Json<'de>>()?;
@@ -311,21 +319,14 @@ impl<'de> Visitor<'de> for RegistrySeed<'_> {
         Ok((tokens, url))
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<Json<'de>>()?.is_some() {}
-        self.errs.push(
-            "registry",
-            "expected an object with tokens or url, found an array",
-        );
-        Ok((None, None))
-    }
+    only_objects!("an object with tokens or url");
 }
 
 fn build(top: Top<'_>, r: &mut Reader<'_>) -> Option<Policy> {
     for (k, _) in &top.fields {
         if !TOP_FIELDS.contains(&k.as_ref()) {
             r.error(
-                k,
+                &field("", k),
                 format!("unknown field; expected one of: {}", TOP_FIELDS.join(", ")),
             );
         }

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::PolicyErrors;
-use crate::jsonin::{field, get, index, Json, Key, Reader};
+use crate::jsonin::{field, get, index, only_objects, read_document, Json, Key, Reader};
 use crate::token::Kind;
 
 /// How many hex characters of the digest make the default token id.
@@ -90,12 +90,10 @@ impl Registry {
     /// A registry document on its own, `{"tokens": [ … ]}`, as a `registry.url` endpoint serves it.
     pub fn from_json(json: &str) -> Result<Registry, PolicyErrors> {
         let mut errs = PolicyErrors::default();
-        let mut de = serde_json::Deserializer::from_str(json);
-        let parsed = (DocSeed { errs: &mut errs }).deserialize(&mut de);
-        let registry = match parsed.and_then(|r| de.end().map(|()| r)) {
+        let registry = match read_document(json, DocSeed { errs: &mut errs }) {
             Ok(r) => r,
             Err(e) => {
-                errs.push("", crate::jsonin::syntax_error(&e));
+                errs.push("", e);
                 None
             }
         };
@@ -366,44 +364,35 @@ impl<'de> Visitor<'de> for TokensSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Registry, A::Error> {
         while map.next_entry::<Key<'de>, Json<'de>>()?.is_some() {}
-        self.errs
-            .push(&self.path, "expected an array, found an object");
-        Ok(Registry::default())
+        Ok(self.not_an_array("an object"))
     }
-
     fn visit_str<E>(self, _: &str) -> Result<Registry, E> {
-        self.errs
-            .push(&self.path, "expected an array, found a string");
-        Ok(Registry::default())
+        Ok(self.not_an_array("a string"))
     }
-
     fn visit_u64<E>(self, _: u64) -> Result<Registry, E> {
-        self.errs
-            .push(&self.path, "expected an array, found a number");
-        Ok(Registry::default())
+        Ok(self.not_an_array("a number"))
     }
-
     fn visit_i64<E>(self, _: i64) -> Result<Registry, E> {
-        self.errs
-            .push(&self.path, "expected an array, found a number");
-        Ok(Registry::default())
+        Ok(self.not_an_array("a number"))
     }
-
     fn visit_f64<E>(self, _: f64) -> Result<Registry, E> {
-        self.errs
-            .push(&self.path, "expected an array, found a number");
-        Ok(Registry::default())
+        Ok(self.not_an_array("a number"))
     }
-
     fn visit_bool<E>(self, _: bool) -> Result<Registry, E> {
-        self.errs
-            .push(&self.path, "expected an array, found a boolean");
-        Ok(Registry::default())
+        Ok(self.not_an_array("a boolean"))
     }
-
     fn visit_unit<E>(self) -> Result<Registry, E> {
-        self.errs.push(&self.path, "expected an array, found null");
-        Ok(Registry::default())
+        Ok(self.not_an_array("null"))
+    }
+}
+
+impl TokensSeed<'_> {
+    /// `tokens` is not an array: say so and carry on with an empty registry, so that the rest of
+    /// the document is still checked.
+    fn not_an_array(self, found: &str) -> Registry {
+        self.errs
+            .push(&self.path, format!("expected an array, found {found}"));
+        Registry::default()
     }
 }
 
@@ -415,7 +404,7 @@ struct DocSeed<'e> {
 impl<'de> DeserializeSeed<'de> for DocSeed<'_> {
     type Value = Option<Registry>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
+        d.deserialize_any(self)
     }
 }
 
@@ -425,6 +414,8 @@ impl<'de> Visitor<'de> for DocSeed<'_> {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a registry document {\"tokens\": [...]}")
     }
+
+    only_objects!("a registry document {\"tokens\": [...]}");
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = None;
@@ -441,7 +432,7 @@ impl<'de> Visitor<'de> for DocSeed<'_> {
                 } else {
                     "unknown field; expected: tokens"
                 };
-                self.errs.push(&k, msg);
+                self.errs.push(&field("", &k), msg);
             }
         }
         Ok(out)

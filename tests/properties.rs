@@ -219,3 +219,34 @@ fn policy_document_level_errors() {
     }
     assert!(Policy::from_json(r#"{"registry": {"tokens": []}}"#).is_ok());
 }
+
+/// Found by the `policy` fuzz target: serde quoted string values, and unknown keys came back in
+/// error paths. A token or digest pasted into the wrong place must not be echoed.
+#[test]
+fn policy_errors_never_echo_values_or_long_keys() {
+    let digest = sha256_hex(PAT.as_bytes());
+    let docs = [
+        format!(r#"{{"registry":"{digest}"}}"#),
+        format!(r#""{digest}""#),
+        format!(r#"{{"registry":{{"tokens":[{{"{digest}":1}}]}}}}"#),
+        format!(r#"{{"registry":{{"tokens":[]}},"hosts":{{"account_prefixes":{{"{PAT}":"1"}}}}}}"#),
+        format!(r#"{{"registry":{{"tokens":[]}},"{PAT}":1,"{PAT}":2}}"#),
+        format!(r#"{{"registry":{{"tokens":[], "{digest}": 1}}}}"#),
+        format!(r#"{{"registry":["{PAT}"]}}"#),
+    ];
+    for doc in &docs {
+        let e = Policy::from_json(doc).unwrap_err().to_string();
+        assert!(
+            !e.contains(&digest[..16]) && !e.contains(&PAT[5..20]),
+            "{e}"
+        );
+    }
+    let e = Registry::from_json(&format!(r#"{{"{digest}":[]}}"#))
+        .unwrap_err()
+        .to_string();
+    assert!(!e.contains(&digest[..16]), "{e}");
+    let e = Registry::from_json(&format!(r#""{PAT}""#))
+        .unwrap_err()
+        .to_string();
+    assert!(!e.contains(&PAT[5..20]), "{e}");
+}

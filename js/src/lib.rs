@@ -42,18 +42,21 @@ impl Validator {
 
     /// Decides one request: the SPEC §9 decision, snake_case as the core writes it.
     ///
-    /// `headers` is flat, `[name, value, name, value, …]`, in the order the lines were sent;
+    /// `headers` is one string, `name NUL value NUL name NUL value …`, in the order the lines
+    /// were sent (one string crosses into wasm in one copy; a string per header costs a JS call
+    /// each). The wrapper refuses names and values that hold NUL, as `Headers` does.
     /// `now_seconds` is Unix seconds.
     pub fn check(
         &self,
         method: &str,
         url: &str,
-        headers: Vec<String>,
+        headers: &str,
         now_seconds: f64,
     ) -> Result<JsValue, JsValue> {
         let mut request = Request::from_url(method.as_bytes(), url);
-        for pair in headers.chunks_exact(2) {
-            if let [name, value] = pair {
+        if !headers.is_empty() {
+            let mut parts = headers.split('\0');
+            while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
                 request.header(name.as_bytes(), value.as_bytes());
             }
         }

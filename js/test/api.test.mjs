@@ -263,6 +263,14 @@ describe('check(request): header shapes', () => {
     assert.equal(v.check({ url: SPICE_URL, headers: { authorization: value, 'x-n': 5, 'x-u': undefined } }, NOW).code, 'ok');
   });
 
+  test('NUL in a header name or value is refused, so no header can be smuggled in', () => {
+    const smuggled = `x\0authorization\0Token ${'a'.repeat(10)}`;
+    assert.throws(() => v.check({ url: SPICE_URL, headers: { 'x-note': smuggled } }, NOW), TypeError);
+    assert.throws(() => v.check({ url: SPICE_URL, headers: [['x\0authorization', value]] }, NOW), TypeError);
+    // Empty values and empty header lists still pair up.
+    assert.equal(v.check({ url: SPICE_URL, headers: [['x-empty', ''], ['authorization', value]] }, NOW).code, 'ok');
+  });
+
   test('a fetch Request fits', () => {
     const req = new Request(SPICE_URL, { headers: { authorization: value } });
     assert.equal(v.check(req, NOW).code, 'ok');
