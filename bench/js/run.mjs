@@ -83,7 +83,8 @@ const rawValidator = new raw.Validator(policyText);
 const plain = plainValidator(policy);
 const plainOneShot = plainValidator(policy, { oneShotHash: true });
 const nowSeconds = Math.floor(NOW / 1000);
-const flat = (h) => Object.entries(h).flat();
+// The binding takes the headers as one string, name\0value\0… (what lib/api.js builds).
+const flat = (h) => Object.entries(h).flat().join('\0');
 
 // Same answers before any timing.
 for (const [name, reqs] of Object.entries(scenarios)) {
@@ -117,15 +118,14 @@ add('inspect/mix', 'tokengate', (t) => tokengate.inspectToken(t).problems.length
 add('inspect/mix', 'plain_js', (t) => plainInspect(t).problems.length, inspectInputs);
 
 // Where tokengate's time goes (valid requests): the wasm-bindgen binding without lib/api.js, the
-// same with no headers at all, JSON.parse of a decision, and SHA-256 on each side.
+// same with the authorization header only, JSON.parse of a decision, and SHA-256 on each side.
 const validFlat = scenarios.valid.map((r) => ({ url: r.url, h: flat(r.headers) }));
 const decisionText = JSON.stringify(rawValidator.check('GET', validFlat[0].url, validFlat[0].h, nowSeconds));
 const mismatchText = JSON.stringify(
   rawValidator.check('GET', theirs, validFlat[0].h, nowSeconds));
 add('breakdown', 'api_check', (r) => validator.check(r, NOW).status, scenarios.valid);
 add('breakdown', 'raw_binding_check', (r) => rawValidator.check('GET', r.url, r.h, nowSeconds).status, validFlat);
-const authOnly = validFlat.map((r) => ({ url: r.url, h: r.h.slice(2, 4) }));
-if (authOnly[0].h[0] !== 'authorization') throw new Error('header order changed');
+const authOnly = scenarios.valid.map((r) => ({ url: r.url, h: `authorization\0${r.headers.authorization}` }));
 add('breakdown', 'raw_binding_check_auth_only', (r) => rawValidator.check('GET', r.url, r.h, nowSeconds).status, authOnly);
 add('breakdown', 'json_parse_allow_decision', (s) => JSON.parse(s).status, [decisionText]);
 add('breakdown', 'json_parse_deny_decision', (s) => JSON.parse(s).status, [mismatchText]);
