@@ -164,6 +164,28 @@ class _Server(ThreadingHTTPServer):
         self.echoed = 0
         self.count_lock = threading.Lock()
         self.record = record
+        # Open connections, so that stop() can end the keep-alive ones too (a stopped upstream
+        # must look down, not keep answering on connections Envoy pooled).
+        self.conns: set = set()
+
+    def process_request(self, request, client_address):
+        with self.count_lock:
+            self.conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self.count_lock:
+            self.conns.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self):
+        with self.count_lock:
+            conns = list(self.conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class Upstream:
@@ -183,6 +205,7 @@ class Upstream:
     def stop(self):
         self._srv.shutdown()
         self._srv.server_close()
+        self._srv.close_connections()
 
     @property
     def seen(self) -> list:
