@@ -212,10 +212,12 @@ class LeakScanner:
         self.leaks: list = []
 
     def scan(self, where: str, data: bytes):
+        """One artifact (an answer's headers, a body, a log): a leak if it holds any secret."""
         self.scanned += 1
         for n in self.needles:
             if n in data:
                 self.leaks.append((where, n[:8].decode("latin-1") + "..."))
+                return
 
     def scan_response(self, where: str, r: RawResponse):
         """Headers of every answer; the body unless the echo upstream wrote it (it reflects the

@@ -432,6 +432,17 @@ def decide(oracle, c: H) -> dict:
     return oracle.decide(c.policy, c.method, c.target, c.authority, as_envoy_joins(c.headers))
 
 
+def refusal_label(o) -> str:
+    """The status, or how the connection or stream ended without one."""
+    if o.status is not None:
+        return str(o.status)
+    for prefix, label in (("stream reset", "stream reset"), ("goaway", "GOAWAY"), ("reset", "connection reset"),
+                          ("send", "connection reset")):
+        if o.detail.startswith(prefix):
+            return label
+    return "connection closed"
+
+
 def still_serving(envoy) -> bool:
     wire = (f"GET {BASE} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Token {pk.PAT_A}\r\n\r\n").encode()
     ok1 = raw_http1(envoy.port, wire)[0].status == 200
@@ -455,7 +466,7 @@ def test_hostile_table(envoys, oracle, figures, proto):
         d = decide(oracle, c)
         o = classify(r)
         who[o.who] += 1
-        statuses[o.status if o.status is not None else (o.detail.split(":")[0] or "closed")] += 1
+        statuses[refusal_label(o)] += 1
         by_group[c.group] += 1
         scanner.scan_response(c.id, r)
         bad = check_against(r, d)
@@ -464,7 +475,7 @@ def test_hostile_table(envoys, oracle, figures, proto):
         if o.who in ("filter", "upstream"):
             decisions[c.policy].append(d)
         else:
-            envoy_refusals[f"{o.status or o.detail}"] += 1
+            envoy_refusals[refusal_label(o)] += 1
 
     problems = []
     for n, e in envoys.items():
@@ -483,7 +494,7 @@ def test_hostile_table(envoys, oracle, figures, proto):
             problems.append(f"{n}: a valid request no longer passes")
 
     figures[proto] = {
-        "inputs": len(cases), "requests": len(cases), "answered_by": dict(who), "statuses": {str(k): v for k, v in statuses.items()},
+        "inputs": len(cases), "requests": len(cases), "answered_by": dict(who), "statuses": dict(statuses),
         "groups": dict(by_group), "envoy_refusals": dict(envoy_refusals), "mismatches": len(mismatches),
         "vm_problems": len(problems), "leaks": len(scanner.leaks), "scanned": scanner.scanned, "cli_decisions": oracle.calls,
     }
@@ -558,3 +569,16 @@ def test_many_streams_on_one_http2_connection(envoys, oracle, figures):
                     bad.append((x.id, errs))
     figures["h2_one_connection"] = {"requests": n, "mismatches": len(bad)}
     assert not bad, bad[:10]
+
+
+def test_the_leak_scanner_sees_a_leak(envoys):
+    """The leak figures are measured: the same scanner finds the token where it is (the echo
+    upstream reflects the request's Authorization) and in a log line that would carry it."""
+    e = envoys["main"]
+    r = raw_http1(e.port, H("x", b(BASE), TOKEN_A).wire_h1())[0]
+    s = LeakScanner(SECRET_TOKENS)
+    s.scan("echo body", r.body)
+    s.scan_log(f"[debug][wasm] denied 401 invalid_token token={pk.PAT_A}\n")
+    s.scan_log(f"digest {pk.sha256_hex(pk.SVC_A)}\n")
+    s.scan_response("clean", r)
+    assert [w for w, _ in s.leaks] == ["echo body", "envoy log", "envoy log"], s.leaks
