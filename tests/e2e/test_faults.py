@@ -262,6 +262,7 @@ def test_registry_fault_under_load_keeps_the_last_good_registry(envoy_factory, f
         figures[f"registry_{mode}"] = {"requests": res.sent, "during_fault": during, "lost": len(res.lost),
                                        "mismatches": len(res.mismatches), "failed_fetches": stat(envoy, "fetch_failed") - failed0,
                                        "recovered_in_s": round(recovered_s, 2), "vm_problems": len(problems),
+                                       "panics": sum(p.startswith("log:") for p in problems),
                                        "leaks": len(scanner.leaks)}
         assert res.sent == res.answered and not res.lost, res.lost[:10]
         assert not res.mismatches, res.mismatches[:10]

@@ -496,7 +496,7 @@ def test_hostile_table(envoys, oracle, figures, proto):
     figures[proto] = {
         "inputs": len(cases), "requests": len(cases), "answered_by": dict(who), "statuses": dict(statuses),
         "groups": dict(by_group), "envoy_refusals": dict(envoy_refusals), "mismatches": len(mismatches),
-        "vm_problems": len(problems), "leaks": len(scanner.leaks), "scanned": scanner.scanned, "cli_decisions": oracle.calls,
+        "vm_problems": len(problems), "panics": sum(": log: " in p for p in problems), "leaks": len(scanner.leaks), "scanned": scanner.scanned, "cli_decisions": oracle.calls,
     }
     assert not mismatches and not problems, (
         "\n".join(f"{i}: {b}" for i, b in mismatches[:40]) + f"\n({len(mismatches)} mismatches)\n" + "\n".join(problems))

@@ -148,7 +148,7 @@ def test_soak_exact_accounting(soak_envoy, cli_bin, tmp_path):
         "requests": res.sent, "answered": res.answered, "lost": len(res.lost), "mismatches": len(res.mismatches),
         "rate_per_s": round(res.sent / elapsed), "by_code": dict(res.by_code), "statuses": {str(k): v for k, v in res.statuses.items()},
         "h2_requests": res.h2_requests, "reconnects": res.reconnects, "allowed": allowed, "upstream_saw": echoed,
-        "filter_counters": dict(moved), "envoy_rq": hcm, "vm_problems": len(problems), "leaks": len(scanner.leaks),
+        "filter_counters": dict(moved), "envoy_rq": hcm, "vm_problems": len(problems), "panics": sum(p.startswith("log:") for p in problems), "leaks": len(scanner.leaks),
         "scanned": scanner.scanned, "envoy_rss_kib": [rss0, rss1],
     }
     record_figures("soak", figures)
