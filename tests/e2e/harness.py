@@ -539,6 +539,15 @@ def have_envoy() -> bool:
     return ENVOY_BIN.exists() or shutil.which("envoy") is not None
 
 
+def registry_on_every_vm(envoy: "Envoy", generation: int) -> bool:
+    """Whether every VM of a `registry.url` filter (one per worker, and the main thread's) holds
+    registry `generation`: one fetched it, the others adopt it from shared data within a tick
+    (500 ms). Until then a request may still meet a worker without it."""
+    log = envoy.log()
+    n = log.count(f"(generation {generation})") + log.count(f"registry generation {generation} adopted")
+    return n >= envoy.concurrency + 1
+
+
 def wait_for(pred, timeout: float = 10.0, interval: float = 0.1, what: str = "condition"):
     deadline = time.monotonic() + timeout
     last = None

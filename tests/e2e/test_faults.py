@@ -19,7 +19,16 @@ import time
 import pytest
 
 import policy_kit as pk
-from harness import Upstream, ecds_filter, free_ports, static_cluster, wait_for, wasm_filter, write_ecds
+from harness import (
+    Upstream,
+    ecds_filter,
+    free_ports,
+    registry_on_every_vm,
+    static_cluster,
+    wait_for,
+    wasm_filter,
+    write_ecds,
+)
 from hostile_kit import (
     LeakScanner,
     Load,
@@ -229,7 +238,7 @@ def test_registry_fault_under_load_keeps_the_last_good_registry(envoy_factory, f
     assert v1["svc_a"]["code"] == "invalid_token" and v2["svc_a"]["status"] == 200
     try:
         envoy = envoy_factory([wasm_filter(filter_wasm, pk.dumps(url_policy()))], [static_cluster("registry", port, timeout_s=0.25)])
-        wait_for(lambda: envoy.request("GET", JOBS, list(tok(pk.PAT_A))).status == 200, what="first load")
+        wait_for(lambda: registry_on_every_vm(envoy, 1), what="first load on every VM")
         vm0, hcm0 = vm_snapshot(envoy), hcm_stats(envoy)
         failed0 = stat(envoy, "fetch_failed")
         phase: dict = {}
@@ -254,8 +263,8 @@ def test_registry_fault_under_load_keeps_the_last_good_registry(envoy_factory, f
         t0 = time.monotonic()
         wait_for(lambda: envoy.request("GET", JOBS, list(tok(pk.SVC_A))).status == 200, timeout=15, what="recovery")
         recovered_s = time.monotonic() - t0
-        # Every worker adopts it within a tick (500 ms).
-        time.sleep(0.6)
+        # Every other VM adopts it within a tick (500 ms).
+        wait_for(lambda: registry_on_every_vm(envoy, 2), what="recovery on every VM")
         run_phase(phase, "recovered", [v2])
         n = load.progress()
         wait_for(lambda: load.progress() > n + 200, what="requests after recovery")
