@@ -40,7 +40,14 @@ pub(crate) fn from_authorization(value: &[u8]) -> Credential<'_> {
         None => (value, &b""[..]),
     };
     if !(scheme.eq_ignore_ascii_case(b"token") || scheme.eq_ignore_ascii_case(b"bearer")) {
-        return Credential::UnsupportedScheme;
+        // `Basic x, Token y` carries two credentials: ambiguous comes before the scheme (SPEC §6
+        // step 5). It is also what Envoy hands a filter for two Authorization lines: it joins
+        // repeated ones with commas before any filter runs.
+        return if has_second_credential(value) {
+            Credential::Ambiguous
+        } else {
+            Credential::UnsupportedScheme
+        };
     }
     let token = trim_ows(rest);
     if token.is_empty() {
@@ -80,6 +87,46 @@ fn is_token_key(k: &str) -> bool {
         i += 1;
     }
     n == 5 && &decoded == b"token"
+}
+
+/// RFC 9110 `tchar`: what an auth-scheme or an auth-param name is made of.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Whether an Authorization value holds a second credential: an element of its comma-separated
+/// list (outside quoted strings) that is not an `auth-param` (`name = value`). `Digest a="x, y",
+/// b=c` is one credential; `Basic x,Token y` and `Basic x, Negotiate` are two.
+fn has_second_credential(value: &[u8]) -> bool {
+    let mut in_quotes = false;
+    let mut escaped = false;
+    for (i, &b) in value.iter().enumerate() {
+        if in_quotes {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_quotes = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_quotes = true,
+            b',' => {
+                let element = value.get(i + 1..).unwrap_or_default();
+                let element = trim_ows(element);
+                let name_len = element.iter().take_while(|&&c| is_tchar(c)).count();
+                let after = trim_ows(element.get(name_len..).unwrap_or_default());
+                let empty = element.is_empty() || element.first() == Some(&b',');
+                let auth_param = name_len > 0 && after.first() == Some(&b'=');
+                if !empty && !auth_param {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The `token` parameters of a query: (how many, the first value).
@@ -151,6 +198,42 @@ mod tests {
             from_authorization(b"Bearer\tabc"),
             Credential::UnsupportedScheme
         );
+    }
+
+    #[test]
+    fn a_second_credential_behind_another_scheme_is_ambiguous() {
+        // Two Authorization lines as Envoy joins them, and the same written by hand.
+        for v in [
+            &b"Basic dXNlcjpwYXNz,Token dbtu_abc"[..],
+            b"Basic dXNlcjpwYXNz, Bearer abc",
+            b"Digest username=\"a\", realm=\"r\", Token abc",
+            b"Basic x, Negotiate",
+            b"a,b,c",
+            b"Basic x,\"quoted\"",
+        ] {
+            assert_eq!(
+                from_authorization(v),
+                Credential::Ambiguous,
+                "{}",
+                v.escape_ascii()
+            );
+        }
+        // One credential whose parameters hold commas, quoted or not, is still one.
+        for v in [
+            &b"Digest username=\"a, Token b\", realm=\"r\""[..],
+            b"Digest a=b, c = d,e=\"x\\\"y, Token z\"",
+            b"Basic dXNlcjpwYXNz",
+            b"Basic x,",
+            b"Basic x, ,",
+            b"Basic",
+        ] {
+            assert_eq!(
+                from_authorization(v),
+                Credential::UnsupportedScheme,
+                "{}",
+                v.escape_ascii()
+            );
+        }
     }
 
     #[test]

@@ -244,6 +244,25 @@ fn step5_credentials() {
         Code::InvalidRequest,
     );
 
+    // Two lines of which the first is another scheme, and the one value Envoy (or a fetch
+    // `Headers`) joins them into: both ambiguous, before the scheme is looked at.
+    let basic_then_token = [
+        ("authorization", "Basic dXNlcjpwYXNz"),
+        ("authorization", &*format!("Token {}", pat_a())),
+    ];
+    let joined = format!("Basic dXNlcjpwYXNz,Token {}", pat_a());
+    for headers in [&basic_then_token[..], &[("authorization", &*joined)]] {
+        assert_denied(
+            &decide_at(&p, "GET", ACC_A, headers, now()),
+            Code::InvalidRequest,
+        );
+    }
+    let digest = "Digest username=\"a, Token b\", realm=\"r\"";
+    assert_denied(
+        &decide_at(&p, "GET", ACC_A, &[("authorization", digest)], now()),
+        Code::UnsupportedScheme,
+    );
+
     for scheme in ["Basic dXNlcjpwYXNz", "Digest username=x", "dbtu_nospace"] {
         let d = decide_at(&p, "GET", ACC_A, &[("authorization", scheme)], now());
         assert_denied(&d, Code::UnsupportedScheme);

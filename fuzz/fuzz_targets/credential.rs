@@ -147,7 +147,13 @@ fn model_authorization(v: &[u8]) -> Model {
         None => (v, &b""[..]),
     };
     if !scheme.eq_ignore_ascii_case(b"token") && !scheme.eq_ignore_ascii_case(b"bearer") {
-        return Model::UnsupportedScheme;
+        // Two credentials (Envoy joins repeated lines with commas) are ambiguous before the
+        // scheme is judged; a comma-separated `name=value` is an auth-param of the first.
+        return if second_credential(v) {
+            Model::Ambiguous
+        } else {
+            Model::UnsupportedScheme
+        };
     }
     let t = trim(rest);
     if t.is_empty() {
@@ -157,6 +163,38 @@ fn model_authorization(v: &[u8]) -> Model {
     } else {
         Model::Token(t.to_vec())
     }
+}
+
+/// The comma-separated elements of a value, outside quoted strings, past the first: is one of
+/// them neither empty nor an auth-param (`token68`-free `name = value`)?
+fn second_credential(v: &[u8]) -> bool {
+    let mut elements = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, &b) in v.iter().enumerate() {
+        if quoted {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                quoted = false;
+            }
+        } else if b == b'"' {
+            quoted = true;
+        } else if b == b',' {
+            elements.push(&v[start..i]);
+            start = i + 1;
+        }
+    }
+    elements.push(&v[start..]);
+    elements.iter().skip(1).any(|e| {
+        let e = trim(e);
+        let name = e
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(c))
+            .count();
+        !e.is_empty() && !(name > 0 && trim(&e[name..]).first() == Some(&b'='))
+    })
 }
 
 fn model(auth: &[&[u8]], query: Option<&str>) -> Model {

@@ -76,13 +76,14 @@ def envoy_factory(tmp_path, upstream):
 
 @pytest.fixture(scope="session")
 def launch(tmp_path_factory, upstream):
-    """launch(http_filters, extra_clusters=None, **envoy_kw) -> a ready Envoy stopped at session end.
+    """launch(http_filters, extra_clusters=None, config=None, **envoy_kw) -> a ready Envoy stopped at
+    session end (`config`, a whole bootstrap, replaces the default one built from the filters).
 
     For module-scoped Envoys shared by many tests; each call gets its own directory."""
     started: list[Envoy] = []
 
-    def start(http_filters: list, extra_clusters: list | None = None, **kw) -> Envoy:
-        cfg = bootstrap(http_filters, upstream.port, extra_clusters)
+    def start(http_filters: list, extra_clusters: list | None = None, config: dict | None = None, **kw) -> Envoy:
+        cfg = config if config is not None else bootstrap(http_filters, upstream.port, extra_clusters)
         e = Envoy(cfg, tmp_path_factory.mktemp("envoy"), **kw)
         started.append(e)
         return e.start()

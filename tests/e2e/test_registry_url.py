@@ -11,7 +11,7 @@ import pytest
 
 import policy_kit as pk
 from conftest import upstream_headers, wire_code
-from harness import static_cluster, wait_for, wasm_filter
+from harness import registry_on_every_vm, static_cluster, wait_for, wasm_filter
 
 PATH = f"/api/v2/accounts/{pk.ACCOUNT_A}/jobs/"
 REGISTRY_PATH = "/_registry/tokens.json"
@@ -67,6 +67,8 @@ def test_denied_until_loaded_then_served(envoy_factory, filter_wasm, upstream, r
 
     registry.set(mode="ok")
     wait_for(lambda: status_of(envoy, pk.PAT_A) == 200, what="registry loaded")
+    # The other workers adopt it within a tick; until then a request may meet one without it.
+    wait_for(lambda: registry_on_every_vm(envoy, 1), what="registry on every worker")
     assert stat(envoy, "registry.fetch_ok") == 1
     assert stat(envoy, "registry.tokens") == 1
     fetch = registry.fetches[-1]
@@ -94,7 +96,9 @@ def test_refresh_revalidates_with_etag_and_picks_up_changes(envoy_factory, filte
     registry.set(body=doc(pk.SVC_A), etag='"v2"')
     wait_for(lambda: status_of(envoy, pk.PAT_A) == 401, what="PAT_A gone")
     assert wire_code(ask(envoy, pk.PAT_A)) == "invalid_token"
-    # Every worker moved to the new generation: many connections, all agree.
+    # Every worker moves to the new generation (the others adopt it within a tick): many
+    # connections, all agree.
+    wait_for(lambda: registry_on_every_vm(envoy, 2), what="every worker on v2")
     assert {status_of(envoy, pk.SVC_A) for _ in range(12)} == {200}
     assert {status_of(envoy, pk.PAT_A) for _ in range(12)} == {401}
     wait_for(lambda: stat(envoy, "registry.tokens") == 1, what="gauge updated")
