@@ -206,10 +206,10 @@ impl Policy {
                 .problems
                 .first()
                 .map_or("it is not a dbt Cloud token.", |p| p.message);
-            Denial::new(
-                Code::MalformedToken,
-                format!("The token is malformed. {why}"),
-            )
+            let mut message = String::with_capacity(24 + why.len());
+            message.push_str("The token is malformed. ");
+            message.push_str(why);
+            Denial::new(Code::MalformedToken, message)
         };
         let shape = shape(token, self.body_min, self.body_max);
         let (kind, token_id, account, user_key_window) = match shape {

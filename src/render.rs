@@ -23,16 +23,19 @@ pub(crate) fn deprecation_headers(d: &Deprecation, out: &mut Vec<(&'static str, 
     }
 }
 
-/// RFC 6750's `error_description` allows no `"` or `\`; messages avoid them, this makes sure.
-fn header_safe(message: &str) -> String {
-    message
-        .chars()
-        .map(|c| match c {
-            '"' | '\\' => '\'',
-            c if (' '..='~').contains(&c) => c,
-            _ => ' ',
-        })
-        .collect()
+/// Append `message` as RFC 6750 allows inside `error_description`: no `"` or `\`, printable
+/// ASCII only. Messages already are (copied whole); anything else is replaced, char by char.
+fn push_header_safe(out: &mut String, message: &str) {
+    let safe = |b: u8| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\';
+    if message.bytes().all(safe) {
+        out.push_str(message);
+        return;
+    }
+    out.extend(message.chars().map(|c| match c {
+        '"' | '\\' => '\'',
+        c if (' '..='~').contains(&c) => c,
+        _ => ' ',
+    }));
 }
 
 /// The headers of a denial.
@@ -52,21 +55,22 @@ pub(crate) fn denial_headers(
     };
     h.push(("content-type", String::from(ct)));
     let status = code.status();
-    if code == Code::MissingToken {
-        h.push(("www-authenticate", format!("Bearer realm=\"{realm}\"")));
-    } else if status == 401 || status == 400 {
-        let error = if status == 400 {
-            "invalid_request"
-        } else {
-            "invalid_token"
-        };
-        h.push((
-            "www-authenticate",
-            format!(
-                "Bearer realm=\"{realm}\", error=\"{error}\", error_description=\"{}\"",
-                header_safe(message)
-            ),
-        ));
+    if status == 401 || status == 400 {
+        // Built with push_str, not format!: this runs on every denial.
+        let mut www = String::with_capacity(realm.len() + message.len() + 64);
+        www.push_str("Bearer realm=\"");
+        www.push_str(realm);
+        www.push('"');
+        if code != Code::MissingToken {
+            www.push_str(if status == 400 {
+                ", error=\"invalid_request\", error_description=\""
+            } else {
+                ", error=\"invalid_token\", error_description=\""
+            });
+            push_header_safe(&mut www, message);
+            www.push('"');
+        }
+        h.push(("www-authenticate", www));
     }
     if let Some(d) = deprecation {
         deprecation_headers(d, &mut h);
@@ -161,4 +165,19 @@ pub(crate) fn decision_json(d: &Decision) -> String {
     }
     w.end_object();
     w.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_description_is_always_a_valid_quoted_string() {
+        let mut out = String::new();
+        push_header_safe(&mut out, "plain text, kept whole.");
+        assert_eq!(out, "plain text, kept whole.");
+        let mut out = String::new();
+        push_header_safe(&mut out, "say \"hi\" \\ caf\u{e9}\n");
+        assert_eq!(out, "say 'hi' ' caf  ");
+    }
 }
