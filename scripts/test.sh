@@ -21,6 +21,7 @@ stage "rustfmt" cargo fmt --all --check
 stage "clippy (native)" cargo clippy --workspace --all-targets --locked -- -D warnings
 stage "core builds without std" bash -c '
   cargo build -p tokengate --target wasm32-unknown-unknown --release --locked &&
+  cargo build -p tokengate --target wasm32-wasip1 --release --locked &&
   cargo build -p tokengate --target wasm32v1-none --release --locked'
 stage "rust tests" cargo test --workspace --locked
 if [ -f tests/e2e/run.sh ]; then stage "envoy end-to-end" bash tests/e2e/run.sh; fi
