@@ -30,3 +30,5 @@ if [ -f fuzz/smoke.sh ]; then stage "fuzz smoke" bash fuzz/smoke.sh; fi
 
 printf '\n== all stages passed\n'
 printf '   %s\n' "${stages[@]}"
+# The plain closing line: stages, each of which fails the run on its own first failure.
+printf 'stages: %d passed, 0 failed\n' "${#stages[@]}"
