@@ -1,5 +1,5 @@
 // The public API over the raw wasm-bindgen exports. It translates JS shapes into what the core takes
-// and the core's JSON into JS objects; it decides nothing. One source for both builds:
+// and what the core returns into JS objects; it decides nothing. One source for both builds:
 // scripts/assemble.mjs copies it as an ES module for browsers and as CommonJS for require().
 
 /**
@@ -8,14 +8,9 @@
  * @param assertReady throws while the WebAssembly is not loaded yet (browsers, before init)
  */
 export function bindApi(raw, assertReady = () => {}) {
-  /** snake_case → camelCase, for the top-level keys of the core's JSON only (header maps keep theirs).
-   * The core's keys come from a fixed map: a regex per key per call was the hottest function. */
-  const CAMEL = {
-    allow: 'allow', status: 'status', code: 'code', message: 'message', token_kind: 'tokenKind',
-    token_id: 'tokenId', account_id: 'accountId', report_only: 'reportOnly',
-    response_headers: 'responseHeaders', upstream_headers: 'upstreamHeaders', body: 'body',
-    kind: 'kind', well_formed: 'wellFormed', problems: 'problems',
-  };
+  /** snake_case → camelCase, for the top-level keys of inspectToken's JSON (decisions arrive as
+   * fields: see `decision`). A fixed map: a regex per key per call was slow. */
+  const CAMEL = { kind: 'kind', well_formed: 'wellFormed', problems: 'problems' };
   const camel = (key) => CAMEL[key] ?? key.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
   const camelKeys = (obj) => {
     const out = {};
@@ -124,6 +119,30 @@ export function bindApi(raw, assertReady = () => {}) {
     return Math.floor(ms / 1000);
   }
 
+  /** Pairs `f[from..to]` as a plain object: a later name wins and `__proto__` is an own property,
+   * as `JSON.parse` made them. */
+  function headerObject(f, from, to) {
+    const out = {};
+    for (let i = from; i < to; i += 2) {
+      if (f[i] === '__proto__') {
+        Object.defineProperty(out, f[i], { value: f[i + 1], writable: true, enumerable: true, configurable: true });
+      } else out[f[i]] = f[i + 1];
+    }
+    return out;
+  }
+
+  /** The binding's decision fields (src/lib.rs, `decision_fields`) as the documented object, its
+   * properties in the order the CLI's JSON has them. */
+  function decision(f) {
+    const out = { allow: f[0], status: f[1], code: f[2], message: f[3], tokenKind: f[4], tokenId: f[5], accountId: f[6] };
+    if (f[7]) out.reportOnly = true;
+    const split = 10 + 2 * f[9];
+    out.responseHeaders = headerObject(f, 10, split);
+    out.upstreamHeaders = headerObject(f, split, f.length);
+    out.body = f[8];
+    return out;
+  }
+
   const policyErrorFrom = (e) =>
     e !== null && typeof e === 'object' && Array.isArray(e.errors) ? new PolicyError(e.errors) : e;
 
@@ -148,7 +167,7 @@ export function bindApi(raw, assertReady = () => {}) {
       const method = request.method === undefined ? 'GET' : needString(request.method, 'request.method');
       const url = urlString(request.url);
       const headers = headerList(request.headers);
-      return camelKeys(this.#live.check(method, url, headers, nowSeconds(now)));
+      return decision(this.#live.check(method, url, headers, nowSeconds(now)));
     }
 
     /** `"enforce"` or `"report"`. */

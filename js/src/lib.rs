@@ -1,13 +1,14 @@
 //! wasm-bindgen bindings of the tokengate core, the raw layer of the npm package `tokengate`.
 //!
-//! They translate only: strings in, the core's own JSON out (parsed into JS values by one helper),
-//! and policy errors as a JS `Error` carrying every path. The public API — header shapes, `Date`s,
-//! camelCase names, the `PolicyError` class — is the thin JS wrapper in `lib/api.js`.
+//! They translate only: strings in; out, a decision's fields as one array of JS values (no JSON in
+//! between), `inspectToken` as the core's JSON parsed, and policy errors as a JS `Error` carrying
+//! every path. The public API — header shapes, `Date`s, the decision object with its camelCase
+//! names, the `PolicyError` class — is the thin JS wrapper in `lib/api.js`.
 
-use tokengate::{inspect, sha256_hex, Policy, PolicyErrors, Request};
+use tokengate::{inspect, sha256_hex, Decision, Policy, PolicyErrors, Request};
 use wasm_bindgen::prelude::*;
 
-/// The one conversion from the core to JS: its JSON documents, parsed.
+/// The core's JSON documents, parsed (for `inspectToken`; decisions go by `decision_fields`).
 fn from_core_json(json: &str) -> Result<JsValue, JsValue> {
     js_sys::JSON::parse(json)
 }
@@ -40,19 +41,13 @@ impl Validator {
             .map_err(|errors| policy_error(&errors))
     }
 
-    /// Decides one request: the SPEC §9 decision, snake_case as the core writes it.
+    /// Decides one request: the SPEC §9 decision's fields, laid out as `decision_fields` says.
     ///
     /// `headers` is one string, `name NUL value NUL name NUL value …`, in the order the lines
     /// were sent (one string crosses into wasm in one copy; a string per header costs a JS call
     /// each). The wrapper refuses names and values that hold NUL, as `Headers` does.
     /// `now_seconds` is Unix seconds.
-    pub fn check(
-        &self,
-        method: &str,
-        url: &str,
-        headers: &str,
-        now_seconds: f64,
-    ) -> Result<JsValue, JsValue> {
+    pub fn check(&self, method: &str, url: &str, headers: &str, now_seconds: f64) -> Vec<JsValue> {
         let mut request = Request::from_url(method.as_bytes(), url);
         if !headers.is_empty() {
             let mut parts = headers.split('\0');
@@ -61,8 +56,7 @@ impl Validator {
             }
         }
         // `as` saturates (NaN becomes 0); the wrapper only passes finite whole seconds.
-        let decision = self.policy.decide(&request, now_seconds as i64);
-        from_core_json(&decision.to_json())
+        decision_fields(&self.policy.decide(&request, now_seconds as i64))
     }
 
     /// `"enforce"` or `"report"`.
@@ -76,6 +70,37 @@ impl Validator {
     pub fn strip_headers(&self) -> Vec<String> {
         self.policy.strip_headers().to_vec()
     }
+}
+
+/// A decision as one array, which `lib/api.js` turns into the package's object: `[allow, status,
+/// code, message, tokenKind, tokenId, accountId, reportOnly, body, n, …response headers,
+/// …upstream headers]`, absent values `null`, the account id a decimal string (account ids exceed
+/// 2^53, past what a JS number holds exactly), and each header map flattened to `name, value`
+/// pairs, `n` of them for the response. One array crosses in one call, each string decoded once,
+/// where JSON cost an escape in wasm, a parse in JS and a rename of every key.
+fn decision_fields(d: &Decision) -> Vec<JsValue> {
+    let text = |s: Option<&str>| s.map_or(JsValue::NULL, JsValue::from_str);
+    let headers = d.response_headers.len() + d.upstream_headers.len();
+    let mut out = Vec::with_capacity(10 + 2 * headers);
+    out.extend([
+        JsValue::from_bool(d.allow),
+        JsValue::from(d.status),
+        JsValue::from_str(d.code.as_str()),
+        JsValue::from_str(&d.message),
+        text(d.token_kind.map(|k| k.as_str())),
+        text(d.token_id.as_deref()),
+        text(d.account_id.map(|a| a.to_string()).as_deref()),
+        JsValue::from_bool(d.report_only),
+        text(d.body.as_deref()),
+        JsValue::from(d.response_headers.len() as u32),
+    ]);
+    for (name, value) in &d.response_headers {
+        out.extend([JsValue::from_str(name), JsValue::from_str(value)]);
+    }
+    for (name, value) in &d.upstream_headers {
+        out.extend([JsValue::from_str(name), JsValue::from_str(value)]);
+    }
+    out
 }
 
 /// An `Error` named `PolicyError` whose message is the core's one line per problem and whose
