@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -539,13 +540,33 @@ def have_envoy() -> bool:
     return ENVOY_BIN.exists() or shutil.which("envoy") is not None
 
 
+_GENERATION = re.compile(
+    r"^\[[^\]]*\]\[(\d+)\].*?(?:\(generation (\d+)\)|registry generation (\d+) adopted)", re.M
+)
+
+
+def registry_generations(envoy: "Envoy") -> dict:
+    """The newest registry generation each VM (one per thread: the workers' and the main thread's)
+    has logged holding, by thread id. Two VMs can both fetch at start-up before either publishes to
+    shared data, so a process may reach generation 2 with one document: compare generations,
+    never assume their numbers."""
+    held: dict = {}
+    for m in _GENERATION.finditer(envoy.log()):
+        thread, gen = m.group(1), int(m.group(2) or m.group(3))
+        held[thread] = max(held.get(thread, 0), gen)
+    return held
+
+
 def registry_on_every_vm(envoy: "Envoy", generation: int) -> bool:
-    """Whether every VM of a `registry.url` filter (one per worker, and the main thread's) holds
-    registry `generation`: one fetched it, the others adopt it from shared data within a tick
-    (500 ms). Until then a request may still meet a worker without it."""
-    log = envoy.log()
-    n = log.count(f"(generation {generation})") + log.count(f"registry generation {generation} adopted")
-    return n >= envoy.concurrency + 1
+    """Whether every VM of a `registry.url` filter holds registry `generation` or a newer one: one
+    fetched it, the others adopt it from shared data within a tick (500 ms). Until then a request
+    may still meet a worker without it."""
+    held = registry_generations(envoy)
+    return sum(1 for g in held.values() if g >= generation) >= envoy.concurrency + 1
+
+
+def newest_generation(envoy: "Envoy") -> int:
+    return max(registry_generations(envoy).values(), default=0)
 
 
 def wait_for(pred, timeout: float = 10.0, interval: float = 0.1, what: str = "condition"):
