@@ -45,7 +45,8 @@ pub use registry::{sha256_hex, Registry};
 pub use request::Request;
 pub use time::{imf_fixdate, parse_rfc3339};
 pub use token::{
-    inspect, inspect_with, Inspection, Kind, Problem, ProblemCode, DEFAULT_BODY_LENGTH,
+    inspect, inspect_with, registrable_as, Inspection, Kind, Problem, ProblemCode,
+    DEFAULT_BODY_LENGTH,
 };
 
 #[cfg(test)]

@@ -302,6 +302,25 @@ fn strip_scheme(t: &[u8]) -> Option<&[u8]> {
     None
 }
 
+/// Whether `token` may be registered as `kind`: only what the decision would look up and accept
+/// under that kind (a `dbtu_` token as a `pat`, a `dbtc_` token as a `service`, and as a legacy
+/// `user_key` anything printable that is neither). The error says why not; it never holds the token.
+pub fn registrable_as(token: &[u8], kind: Kind) -> Result<(), &'static str> {
+    let s = shape(token, DEFAULT_BODY_LENGTH, DEFAULT_BODY_LENGTH);
+    match (kind, s) {
+        (Kind::Pat | Kind::Service, Shape::Scoped(k)) if k == kind => Ok(()),
+        (Kind::UserKey, Shape::HexKey | Shape::Unknown) => Ok(()),
+        (Kind::OAuth, _) => Err("OAuth tokens are not registered: the upstream verifies them"),
+        (_, Shape::Garbage) => Err("it contains whitespace, control or non-ASCII characters"),
+        (_, Shape::BadScoped) => Err("it has a dbt prefix but the wrong length or characters"),
+        (_, Shape::Jwt) => Err("it is an OAuth token"),
+        (Kind::UserKey, Shape::Scoped(_)) => {
+            Err("it is a personal access or service token, not a legacy key")
+        }
+        _ => Err("its prefix belongs to another kind of token"),
+    }
+}
+
 /// Inspect with the default body length of 50.
 pub fn inspect(token: &[u8]) -> Inspection {
     inspect_with(token, DEFAULT_BODY_LENGTH, DEFAULT_BODY_LENGTH)
@@ -496,6 +515,27 @@ mod tests {
         assert!(inspect_with(t.as_bytes(), 40, 60).well_formed);
         assert_eq!(shape(t.as_bytes(), 40, 60), Shape::Scoped(Kind::Service));
         assert_eq!(shape(t.as_bytes(), 50, 50), Shape::BadScoped);
+    }
+
+    #[test]
+    fn registrable_matches_what_the_decision_looks_up() {
+        let pat = alloc::format!("dbtu_{BODY}");
+        let svc = alloc::format!("dbtc_{BODY}");
+        assert_eq!(registrable_as(pat.as_bytes(), Kind::Pat), Ok(()));
+        assert_eq!(registrable_as(svc.as_bytes(), Kind::Service), Ok(()));
+        assert!(registrable_as(pat.as_bytes(), Kind::Service).is_err());
+        assert!(registrable_as(pat.as_bytes(), Kind::UserKey).is_err());
+        assert!(registrable_as(b"dbtu_short", Kind::Pat).is_err());
+        assert_eq!(
+            registrable_as(b"0123456789abcdef0123456789abcdef01234567", Kind::UserKey),
+            Ok(())
+        );
+        assert_eq!(registrable_as(b"Legacy.Key:42", Kind::UserKey), Ok(()));
+        // The decision never looks these up, so registering them would be a silent no-op.
+        assert!(registrable_as(b"with space", Kind::UserKey).is_err());
+        assert!(registrable_as(b"", Kind::UserKey).is_err());
+        assert!(registrable_as(b"eyJa.b.c", Kind::UserKey).is_err());
+        assert!(registrable_as(b"eyJa.b.c", Kind::OAuth).is_err());
     }
 
     #[test]

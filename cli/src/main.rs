@@ -172,22 +172,8 @@ fn registry_entry(
         _ => return Err(usage("--kind: expected pat, service or user_key")),
     };
     let token = read_token()?;
-    let seen = inspect(&token);
-    // Register only what the edge will recognise: a dbtu_ token as a pat, and so on.
-    let fits = match kind {
-        Kind::Pat | Kind::Service => seen.well_formed && seen.kind == Some(kind),
-        _ => {
-            !token.is_empty()
-                && seen.kind != Some(Kind::Pat)
-                && seen.kind != Some(Kind::Service)
-                && seen.kind != Some(Kind::OAuth)
-        }
-    };
-    if !fits {
-        let why = seen
-            .problems
-            .first()
-            .map_or("it is a different kind of token", |p| p.message);
+    // Register only what the edge will recognise; the core says what that is.
+    if let Err(why) = tokengate::registrable_as(&token, kind) {
         return Err(Failure(
             Exit::No,
             format!(
