@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 
 import pytest
@@ -287,7 +288,8 @@ def test_registry_fault_under_load_keeps_the_last_good_registry(envoy_factory, f
         assert rq5 == 0 and 503 not in res.statuses, res.statuses
         assert not problems, problems
         assert not scanner.leaks, scanner.leaks
-        assert "keeping the last good registry (2 tokens, generation 1)" in log
+        # The two-token set from before the fault, whatever generation number start-up gave it.
+        assert re.search(r"keeping the last good registry \(2 tokens, generation \d+\)", log), log[-2000:]
         # Picked up on the next attempt: the back-off is capped at refresh_seconds (1 s), plus a
         # tick (500 ms) for the fetch to be due and one for the other workers to adopt it.
         assert recovered_s < 3.0, recovered_s
