@@ -6,6 +6,7 @@
 //! goes through `host`, whose wrappers return the host's status instead of panicking, because a
 //! panic would abort the VM for every request after it.
 
+mod fetch;
 mod filter;
 mod host;
 mod metrics;
@@ -20,8 +21,12 @@ proxy_wasm::main! {{
     std::panic::set_hook(Box::new(|info| {
         host::log(host::LogLevel::Critical, &format!("panic: {info}"));
     }));
-    proxy_wasm::set_root_context(|_context_id| -> Box<dyn RootContext> { Box::<root::Root>::default() });
+    proxy_wasm::set_root_context(|_context_id| -> Box<dyn RootContext> { Box::new(root::Root::new(host::Envoy)) });
 }}
 
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod root_tests;
 #[cfg(test)]
 mod tests;
