@@ -126,6 +126,12 @@ extern "C" {
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
+    fn proxy_set_property(
+        path_data: *const u8,
+        path_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
 }
 
 fn check(status: u32) -> Result<(), Status> {
@@ -287,6 +293,13 @@ pub fn increment_metric(id: u32, by: i64) -> Result<(), Status> {
 
 pub fn record_metric(id: u32, value: u64) -> Result<(), Status> {
     check(unsafe { proxy_record_metric(id, value) })
+}
+
+/// Sets a property of the current request. Envoy keeps it in the request's filter state under
+/// `wasm.<path>` (a one-segment path is sent as is), where access logs read it with
+/// `%FILTER_STATE(wasm.<path>:PLAIN)%`.
+pub fn set_property(path: &str, value: &[u8]) -> Result<(), Status> {
+    check(unsafe { proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len()) })
 }
 
 /// What the root context and the metrics need from the host: the real imports in [`Envoy`], a
