@@ -122,6 +122,12 @@ extern "C" {
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
+    fn proxy_set_property(
+        path_data: *const u8,
+        path_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
 }
 
 // Native builds (clippy, unit tests) have no host: every call reports "not found".
@@ -210,6 +216,9 @@ mod native {
         1
     }
     pub unsafe fn proxy_record_metric(_: u32, _: u64) -> u32 {
+        1
+    }
+    pub unsafe fn proxy_set_property(_: *const u8, _: usize, _: *const u8, _: usize) -> u32 {
         1
     }
 }
@@ -370,4 +379,11 @@ pub fn increment_metric(id: u32, by: i64) -> Result<(), Status> {
 
 pub fn record_metric(id: u32, value: u64) -> Result<(), Status> {
     check(unsafe { proxy_record_metric(id, value) })
+}
+
+/// Sets a property of the current request. Envoy keeps it in the request's filter state under
+/// `wasm.<path>` (a one-segment path is sent as is), where access logs read it with
+/// `%FILTER_STATE(wasm.<path>:PLAIN)%`.
+pub fn set_property(path: &str, value: &[u8]) -> Result<(), Status> {
+    check(unsafe { proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len()) })
 }
