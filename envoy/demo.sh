@@ -137,8 +137,9 @@ printf '\n== 2/3 the report from that traffic: who still has to move before enfo
 if $TG report --help >/dev/null 2>&1 && [ -s "$REPORT_LOG" ]; then
     $TG report --registry examples/registry.json "$REPORT_LOG" | sed 's/^/   /'
 else
-    # Until `tokengate report` and the JSON access log exist: the filter's own would-deny lines.
-    printf '   (the filter'"'"'s would-deny log lines, %s; tokengate report is not built yet)\n' "$OUT/demo-report.log"
+    # A configuration that does not log decisions as JSON lines to a file: the filter's own
+    # would-deny log lines instead.
+    printf '   (%s writes no JSON access log for tokengate report: the filter'"'"'s would-deny lines)\n' "$BASE"
     grep -o 'would deny .*' "$OUT/demo-report.log" | sort | uniq -c | sort -rn |
         awk '{n=$1; $1=""; printf "   %3dx%s\n", n, $0}'
 fi
