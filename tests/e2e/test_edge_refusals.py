@@ -40,7 +40,9 @@ def demo(tmp_path_factory, filter_wasm):
     text = text.replace("port_value: 10000", f"port_value: {edge}")
     text = text.replace("port_value: 10001", f"port_value: {stand_in}")
     text = text.replace("filename: target/envoy/tokengate.wasm", f"filename: {filter_wasm}")
-    e = Envoy(text, tmp_path_factory.mktemp("demo-underscores"), listener="edge")
+    workdir = tmp_path_factory.mktemp("demo-underscores")
+    text = text.replace("path: target/envoy/access.log", f"path: {workdir / 'access.log'}")
+    e = Envoy(text, workdir, listener="edge")
     e.start()
     yield e
     e.stop()
