@@ -119,3 +119,10 @@ def cli_bin() -> Path:
         subprocess.run(["cargo", "build", "--quiet", "--release", "-p", "tokengate-cli"], cwd=ROOT, check=True, timeout=900)
     assert path.exists(), f"{path} not built"
     return path
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The differential suite's figures (variants tried, allowed, mismatches), after every run."""
+    mod = sys.modules.get("test_differential")
+    for line in getattr(mod, "FIGURES", []):
+        terminalreporter.write_line(line)
