@@ -153,7 +153,7 @@ printf '   next: fix each client it lists, watch its lists empty out in report m
 printf '\n== 3/3 enforce mode: the same traffic; these are the answers the clients now get\n'
 start "$OUT/demo-enforce.yaml" demo-enforce
 python3 envoy/demo_traffic.py "$EDGE" enforce
-printf '   next: switch production to enforce once the report lists no legacy keys or retired endpoints\n'
+printf '   next: the same switch in production when its report is empty; then watch the denial counters\n'
 
 cat <<EOF
 
