@@ -128,7 +128,7 @@ fn the_terminal_report_fits_a_screen_and_says_what_to_do() {
     assert!(text.lines().count() <= 40, "{text}");
     assert!(text
         .starts_with("tokengate report: 7 requests, 2026-11-01T09:00:00Z to 2026-11-03T00:00:03Z"));
-    assert!(text.contains("1 unparseable lines skipped"));
+    assert!(text.contains("1 unparseable line skipped"));
     assert!(text.contains(
         "1. Legacy user API keys: 2 keys, 3 requests. Next: give each user a personal access token"
     ));
