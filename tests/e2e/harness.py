@@ -52,6 +52,8 @@ class RegistryState:
     delay_s: float = 3.0
     # Every fetch seen: (path, If-None-Match or None, status answered).
     fetches: list = field(default_factory=list)
+    # For each fetch answered 200: (time.monotonic() when its body was chosen, the ETag served).
+    served: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def set(self, **kw):
@@ -123,6 +125,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, out, hdrs = 200, body, {"Content-Type": "application/json", "ETag": etag}
         with st.lock:
             st.fetches.append((self.path, inm, status))
+            if status == 200:
+                st.served.append((time.monotonic(), hdrs.get("ETag")))
         try:
             self._reply(status, out, hdrs)
         except (BrokenPipeError, ConnectionResetError):
@@ -144,7 +148,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(200, json.dumps(doc).encode(), {"Content-Type": "application/json", "X-Upstream": "echo"})
 
     def _dispatch(self):
-        if self.path.startswith("/_registry"):
+        # production.yaml's registry path too, so that the shipped file runs as written.
+        if self.path.startswith("/_registry") or self.path == "/v1/tokengate/registry.json":
             self._registry()
         else:
             self._echo()
@@ -594,6 +599,17 @@ def validate(config_path: Path, timeout: float = 60.0) -> subprocess.CompletedPr
 def have_envoy() -> bool:
     return ENVOY_BIN.exists() or shutil.which("envoy") is not None
 
+
+def worker_threads(envoy: "Envoy") -> dict:
+    """{client port: Envoy thread id} for every downstream connection logged so far (it needs
+    `conn_handler:debug` in `component_log`). A connection lives on one worker for its life."""
+    out = {}
+    for m in _NEW_CONNECTION.finditer(envoy.log()):
+        out[int(m.group(2))] = m.group(1)
+    return out
+
+
+_NEW_CONNECTION = re.compile(r"^\[[^\]]*\]\[(\d+)\]\[debug\]\[conn_handler\].*new connection from 127\.0\.0\.1:(\d+)$", re.M)
 
 _GENERATION = re.compile(
     r"^\[[^\]]*\]\[(\d+)\].*?(?:\(generation (\d+)\)|registry generation (\d+) adopted)", re.M
