@@ -41,6 +41,8 @@ def mmm(values):
 
 
 def fmt_ns(ns):
+    if ns is None:
+        return "–"
     if ns >= 1e9:
         return f"{ns / 1e9:.3g} s"
     if ns >= 1e6:
@@ -209,7 +211,7 @@ if js:
         w(f"| `node:crypto` `hash('sha256', t, 'hex')` | {fmt_ns(ch)} |")
         w("")
         w(f"So the JS side (`lib/api.js`: header list, encoding, reading the answer) costs about "
-          f"{fmt_ns(api - rawc)} per call and the wasm call {fmt_ns(rawc)}, of which SHA-256 is most "
+          f"{fmt_ns(api - rawc if api and rawc else None)} per call and the wasm call {fmt_ns(rawc)}, of which SHA-256 is most "
           f"(`hashToken` costs {fmt_ns(wh)} with its string crossings; `node:crypto`'s native one {fmt_ns(nh)}).")
         w("")
     if prof:
