@@ -232,7 +232,7 @@ impl RootContext for Root {
             );
             return false;
         };
-        let policy = match Policy::from_json(text) {
+        let policy = match Policy::from_json_fetching(text) {
             Ok(p) => p,
             Err(errors) => {
                 // Returning false makes Envoy refuse this configuration: at startup Envoy stops,
