@@ -559,7 +559,7 @@ def registry_generations(envoy: "Envoy") -> dict:
 
 def registry_on_every_vm(envoy: "Envoy", generation: int) -> bool:
     """Whether every VM of a `registry.url` filter holds registry `generation` or a newer one: one
-    fetched it, the others adopt it from shared data within a tick (500 ms). Until then a request
+    fetched it, the others adopt it from shared data within a tick (100 ms). Until then a request
     may still meet a worker without it."""
     held = registry_generations(envoy)
     return sum(1 for g in held.values() if g >= generation) >= envoy.concurrency + 1
