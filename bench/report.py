@@ -433,6 +433,14 @@ if sizes:
       "would miss 120 KB whenever it is over 120,000 bytes.")
     w("")
 
+# ---------------------------------------------------------------- tokengate report
+report_bench = load("report.json")
+if report_bench:
+    sys.path.insert(0, os.path.join(HERE, "report"))
+    from section import section as report_section  # noqa: E402
+
+    out.extend(report_section(report_bench))
+
 # ---------------------------------------------------------------- targets and findings
 summary = ["## Targets", "", "| target | goal | figure | |", "|---|---|---|---|"]
 for what, goal, fig, ok in targets:
@@ -455,6 +463,7 @@ w("cargo bench --features fuzzing --bench core     # the core alone")
 w("cargo bench --bench registry_memory             # resident memory alone")
 w("node bench/js/run.mjs --rounds 9                # the JS comparison alone (after js/scripts/build.sh)")
 w("python3 bench/envoy/harness.py --help           # the Envoy runs alone")
+w("python3 bench/report/run.py --cli target/release/tokengate --out r.json   # tokengate report alone")
 w("```")
 w("")
 w("Raw results of this run: `target/bench/results/*.json` (not committed).")

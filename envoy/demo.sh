@@ -1,105 +1,160 @@
 #!/usr/bin/env bash
-# The Envoy demo: build the filter, start Envoy with envoy/envoy.yaml (the example policy inline,
-# a stand-in for the dbt API behind it), send a handful of requests, and leave Envoy running.
+# The rollout, on the example policy and a small built-in stream of traffic (envoy/demo_traffic.py):
+#   1. Envoy with tokengate in report mode: nothing is denied, what would be is marked;
+#   2. `tokengate report` over that Envoy's access log: who still has to move;
+#   3. the same traffic in enforce mode: the denials the clients see.
+# The native front (target/envoy/libtokengate.so, envoy/native.yaml) is used where it is built,
+# else the proxy-wasm filter. Envoy is left running in enforce mode.
 #
-#   bash envoy/demo.sh          # start (or restart) the demo
+#   bash envoy/demo.sh          # build what is missing, run the three stages (again: restarts)
 #   bash envoy/demo.sh stop     # stop the Envoy this script started
 #
-# Everything listens on 127.0.0.1: the edge on :10000, the admin page on :9901.
+# Expects the toolchain (bash scripts/setup.sh demo; scripts/demo.sh runs both). Everything listens
+# on 127.0.0.1: the edge on :10000, the stand-in API on :10001, the admin page on :9901
+# (DEMO_EDGE_PORT, DEMO_API_PORT, DEMO_ADMIN_PORT move them). DEMO_FRONT=wasm forces the wasm filter.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 OUT=target/envoy
-PIDFILE=$OUT/envoy.pid
-EDGE=http://127.0.0.1:10000
-ADMIN=http://127.0.0.1:9901
+PIDFILE=$OUT/demo-envoy.pid
+EDGE_PORT="${DEMO_EDGE_PORT:-10000}" API_PORT="${DEMO_API_PORT:-10001}" ADMIN_PORT="${DEMO_ADMIN_PORT:-9901}"
+EDGE=http://127.0.0.1:$EDGE_PORT
+ADMIN=http://127.0.0.1:$ADMIN_PORT
 
 stop() {
-    if [ -f "$PIDFILE" ]; then
-        pid="$(cat "$PIDFILE")"
+    local pid
+    for f in "$PIDFILE" "$OUT/envoy.pid"; do # envoy.pid: where earlier versions of this script kept it
+        [ -f "$f" ] || continue
+        pid="$(cat "$f")"
         # Only the process this script started, and only while it is still an Envoy.
         if [ -n "$pid" ] && grep -q envoy "/proc/$pid/cmdline" 2>/dev/null; then
             kill "$pid" 2>/dev/null || true
-            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            # Not gone after 10 s of a clean shutdown: end it.
+            if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; sleep 0.2; fi
         fi
-        rm -f "$PIDFILE"
+        rm -f "$f"
+    done
+}
+if [ "${1:-}" = stop ]; then stop; echo "demo Envoy stopped"; exit 0; fi
+
+STEP_LOG="${STEP_LOG:-target/demo.log}"
+# shellcheck source=scripts/steps.sh
+. scripts/steps.sh
+stop
+
+# --- build ------------------------------------------------------------------------------------
+build_wasm() { # until envoy/build.sh exists: the filter alone, shrunk when wasm-opt is there
+    cargo build --locked --profile wasm --target wasm32-wasip1 -p tokengate-envoy
+    local raw=target/wasm32-wasip1/wasm/tokengate_envoy.wasm opt
+    opt="$(command -v wasm-opt || echo .tools/binaryen/node_modules/.bin/wasm-opt)"
+    mkdir -p "$OUT"
+    if [ "$OUT/tokengate.wasm" -nt "$raw" ]; then return 0; fi
+    if [ -x "$opt" ]; then
+        "$opt" -Oz --enable-bulk-memory --enable-bulk-memory-opt --enable-nontrapping-float-to-int \
+            --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types \
+            "$raw" -o "$OUT/tokengate.wasm"
+    else
+        cp "$raw" "$OUT/tokengate.wasm"
     fi
 }
-if [ "${1:-}" = "stop" ]; then stop; echo "demo Envoy stopped"; exit 0; fi
-
-bash tests/e2e/setup.sh
-
-echo "== building the filter"
-cargo build --quiet --locked --profile wasm --target wasm32-wasip1 -p tokengate-envoy
-mkdir -p "$OUT"
-raw=target/wasm32-wasip1/wasm/tokengate_envoy.wasm
-WASM_OPT="$(command -v wasm-opt || true)"
-[ -z "$WASM_OPT" ] && [ -x .tools/binaryen/node_modules/.bin/wasm-opt ] && WASM_OPT=.tools/binaryen/node_modules/.bin/wasm-opt
-if [ -n "$WASM_OPT" ]; then
-    "$WASM_OPT" -Oz --enable-bulk-memory --enable-bulk-memory-opt --enable-nontrapping-float-to-int \
-        --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types \
-        "$raw" -o "$OUT/tokengate.wasm"
+step "build the CLI (target/release/tokengate)" cargo build --locked --release -p tokengate-cli
+if [ -f envoy/build.sh ]; then
+    step "build the filters (envoy/build.sh: target/envoy/)" bash envoy/build.sh
 else
-    cp "$raw" "$OUT/tokengate.wasm"
+    step "build the wasm filter (target/envoy/tokengate.wasm)" build_wasm
 fi
-echo "   $OUT/tokengate.wasm: $(stat -c %s "$OUT/tokengate.wasm") bytes"
+TG=target/release/tokengate
 
-echo "== starting Envoy (envoy/envoy.yaml)"
-stop
-# Detached (a subshell that exits at once, then its own session) so that it outlives this script
-# and the terminal that ran it.
-( setsid .venv/bin/envoy -c envoy/envoy.yaml --log-level warn --component-log-level wasm:info \
-    >"$OUT/envoy.log" 2>&1 </dev/null & echo $! >"$PIDFILE" )
-for _ in $(seq 100); do
-    if curl -fs "$ADMIN/ready" >/dev/null 2>&1; then break; fi
-    if ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
-        echo "Envoy exited; its log:" >&2; tail -20 "$OUT/envoy.log" >&2; rm -f "$PIDFILE"; exit 1
-    fi
-    sleep 0.1
-done
+FRONT="${DEMO_FRONT:-}"
+if [ -z "$FRONT" ]; then
+    if [ -f envoy/native.yaml ] && [ -f "$OUT/libtokengate.so" ]; then FRONT=native; else FRONT=wasm; fi
+fi
+case "$FRONT" in
+    native) BASE=envoy/native.yaml FRONT_NAME="the native front (libtokengate.so)" ;;
+    wasm) BASE=envoy/envoy.yaml FRONT_NAME="the proxy-wasm filter (tokengate.wasm)" ;;
+    *) echo "DEMO_FRONT is native or wasm" >&2; exit 2 ;;
+esac
 
-tok() { python3 -c "import json,sys;print(json.load(open('tests/fixtures/tokens.json'))['tokens'][sys.argv[1]])" "$1"; }
-PAT="$(tok pat_spice)" SVC="$(tok service_spice)" KEY="$(tok user_key)"
-
-# show TITLE METHOD HOST PATH [AUTHORIZATION]: the curl line, then status and code.
-show() {
-    local title=$1 method=$2 host=$3 path=$4 auth=${5:-}
-    local args=(-s -o "$OUT/last.json" -D "$OUT/last.headers" -w '%{http_code}' -X "$method" -H "Host: $host")
-    [ -n "$auth" ] && args+=(-H "Authorization: $auth")
-    printf "\n-- %s\n   curl -si -X %s -H 'Host: %s'%s %s\n" "$title" "$method" "$host" \
-        "$([ -n "$auth" ] && printf " -H 'Authorization: %s'" "$auth")" "$EDGE$path"
-    local status; status="$(curl "${args[@]}" "$EDGE$path")"
-    python3 - "$status" "$OUT/last.json" "$OUT/last.headers" <<'PY'
-import json, sys
-status, body, headers = sys.argv[1], open(sys.argv[2]).read(), open(sys.argv[3]).read()
-doc = json.loads(body) if body.strip() else {}
-s = doc.get("status") if isinstance(doc.get("status"), dict) else {}
-if status == "200":
-    seen = doc.get("data", {}).get("seen_by_upstream", {})
-    print(f"   -> 200 from the API; it saw " + ", ".join(f"{k}: {v}" for k, v in seen.items() if v))
-else:
-    print(f"   -> {status} {s.get('developer_message')}: {s.get('user_message')}")
-for h in ("deprecation", "sunset", "link"):
-    for line in headers.splitlines():
-        if line.lower().startswith(h + ":"):
-            print("      " + line.strip())
+# --- configurations -----------------------------------------------------------------------------
+# config MODE ACCESS_LOG > file: the shipped configuration with the policy's mode set, the demo's
+# ports, and its access log (where the configuration writes one to a file) at ACCESS_LOG.
+config() {
+    python3 - "$BASE" "$1" "$2" "$EDGE_PORT" "$API_PORT" "$ADMIN_PORT" <<'PY'
+import re, sys
+base, mode, access_log, edge, api, admin = sys.argv[1:]
+text = open(base).read()
+def sub(pattern, repl, most=1):
+    global text
+    text, n = re.subn(pattern, repl, text)
+    if not 1 <= n <= most:
+        sys.exit(f"{base}: expected 1 to {most} matches of {pattern!r}, found {n}")
+sub(r'"mode": "(enforce|report)"', f'"mode": "{mode}"')
+sub(r"port_value: 10000\b", f"port_value: {edge}")
+sub(r"port_value: 10001\b", f"port_value: {api}", most=2)  # the stand-in and its cluster
+sub(r"port_value: 9901\b", f"port_value: {admin}")
+text = text.replace("target/envoy/access.log", access_log)
+print(text, end="")
 PY
 }
 
-A=70471823510118 G=9007199254740993
-show "a personal access token on its own account" GET ab123.us1.dbt.com "/api/v2/accounts/$A/jobs/" "Token $PAT"
-show "the same token on another account" GET gn456.us1.dbt.com "/api/v2/accounts/$G/jobs/" "Token $PAT"
-show "the retired cross-account endpoint" GET cloud.getdbt.com /api/v3/accounts/ "Token $PAT"
-show "a legacy user API key, past its sunset" GET ab123.us1.dbt.com "/api/v2/accounts/$A/jobs/" "Token $KEY"
-show "a malformed token (body too short)" GET ab123.us1.dbt.com "/api/v2/accounts/$A/jobs/" "Token dbtu_tooshort"
-show "a service token on a job run" POST ab123.us1.dbt.com "/api/v2/accounts/$A/jobs/42/run/" "Token $SVC"
-show "an endpoint inside its deprecation window" GET ab123.us1.dbt.com "/api/v2/accounts/$A/runs/7/artifacts/manifest.json" "Token $PAT"
+# start CONFIG NAME: Envoy in its own session (it outlives this script), ready when the admin says
+# so; its stdout/stderr go to $OUT/NAME.log.
+start() {
+    rm -f "$OUT/$2.log"
+    # The native front finds libtokengate.so here; the wasm configuration ignores it.
+    ( ENVOY_DYNAMIC_MODULES_SEARCH_PATH="$ROOT/$OUT" setsid .venv/bin/envoy -c "$1" \
+        --log-level warn --component-log-level wasm:debug,dynamic_modules:debug \
+        >"$OUT/$2.log" 2>&1 </dev/null & echo $! >"$PIDFILE" )
+    for _ in $(seq 150); do
+        if curl -fs "$ADMIN/ready" >/dev/null 2>&1; then return 0; fi
+        if ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+            echo "Envoy exited; the end of $OUT/$2.log:" >&2
+            tail -20 "$OUT/$2.log" >&2; rm -f "$PIDFILE"; exit 1
+        fi
+        sleep 0.1
+    done
+    echo "Envoy was not ready after 15 s; see $OUT/$2.log" >&2; stop; exit 1
+}
+
+REPORT_LOG=$OUT/report-access.log ENFORCE_LOG=$OUT/access.log
+rm -f "$REPORT_LOG" "$ENFORCE_LOG"
+config report "$REPORT_LOG" >"$OUT/demo-report.yaml"
+config enforce "$ENFORCE_LOG" >"$OUT/demo-enforce.yaml"
+
+printf '\nThe example policy (examples/policy.json), through %s:\n' "$FRONT_NAME"
+$TG policy check examples/policy.json | fold -s -w 96 | sed 's/ *$//; s/^/   /'
+
+# --- 1. report mode ---------------------------------------------------------------------------
+printf '\n== 1/3 report mode: every call goes through; the API behind sees what enforce would deny\n'
+start "$OUT/demo-report.yaml" demo-report
+python3 envoy/demo_traffic.py "$EDGE" report
+stop # a clean shutdown flushes the access log
+printf '   next: leave report mode on for a full cycle of jobs, then read the report (stage 2)\n'
+
+# --- 2. the report ------------------------------------------------------------------------------
+printf '\n== 2/3 the report from that traffic: who still has to move before enforce\n'
+if $TG report --help >/dev/null 2>&1 && [ -s "$REPORT_LOG" ]; then
+    $TG report --registry examples/registry.json "$REPORT_LOG" | sed 's/^/   /'
+else
+    # A configuration that does not log decisions as JSON lines to a file: the filter's own
+    # would-deny log lines instead.
+    printf '   (%s writes no JSON access log for tokengate report: the filter'"'"'s would-deny lines)\n' "$BASE"
+    grep -o 'would deny .*' "$OUT/demo-report.log" | sort | uniq -c | sort -rn |
+        awk '{n=$1; $1=""; printf "   %3dx%s\n", n, $0}'
+fi
+printf '   next: give each legacy key'"'"'s owner a PAT (scripts) or a service token (production), fix the account\n'
+
+# --- 3. enforce mode ----------------------------------------------------------------------------
+printf '\n== 3/3 enforce mode: the same traffic; these are the answers the clients now get\n'
+start "$OUT/demo-enforce.yaml" demo-enforce
+python3 envoy/demo_traffic.py "$EDGE" enforce
+printf '   next: switch production to enforce once the report lists no legacy keys or retired endpoints\n'
 
 cat <<EOF
 
-Envoy is still running (pid $(cat "$PIDFILE")); try the lines above, or:
-   curl -si -H 'Host: ab123.us1.dbt.com' $EDGE/api/v2/accounts/$A/jobs/
-   curl -si -H 'Accept: application/problem+json' -H 'Authorization: Basic dXNlcjpwYXNz' $EDGE/api/v2/accounts/$A/jobs/
+Envoy (enforce, $FRONT) is still running on $EDGE, pid $(cat "$PIDFILE"). Try:
+   curl -si -H 'Host: ab123.us1.dbt.com' $EDGE/api/v2/accounts/70471823510118/jobs/
    curl -s '$ADMIN/stats?filter=tokengate'
-Log: $OUT/envoy.log (requests, denials with tokengate_<code>). Stop it: bash envoy/demo.sh stop
+Logs: $OUT/demo-enforce.log, access log $ENFORCE_LOG. Stop it: bash envoy/demo.sh stop
 EOF

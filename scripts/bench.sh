@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmarks, side by side, on this machine: the core (criterion, resident memory), the npm
 # package in Node against a plain-JS check, the filter inside Envoy against no filter, Envoy's
-# api_key_auth, a Lua filter and a do-nothing proxy-wasm filter, and the .wasm sizes. Writes
+# api_key_auth, a Lua filter and a do-nothing proxy-wasm filter, the .wasm sizes, and
+# `tokengate report` over a generated 1 GiB access log (lines per second, peak RSS). Writes
 # docs/benchmarks.md (raw results in target/bench/results/).
 #
 #   bash scripts/bench.sh              # the full run (about 20-30 minutes on 2 cores)
@@ -94,6 +95,12 @@ if have_envoy_front; then
     --wasm-variant "tokengate_trimmed=$OUT/tokengate_envoy.trimmed.wasm" \
     --out "$RES/envoy.json"
 fi
+
+say "cli: tokengate report over a generated access log (python3 bench/report/run.py)"
+load_mark report
+cargo build --quiet --locked --release -p tokengate-cli
+if [ "$QUICK" = 1 ]; then RP=(--mib 64 --runs 1 --log "$OUT/access-64m.log"); else RP=(--mib 1024 --runs 3 --log "$OUT/access-1g.log"); fi
+python3 bench/report/run.py --cli target/release/tokengate "${RP[@]}" --out "$RES/report.json"
 
 say "report"
 python3 bench/report.py "$RES" "$([ "$QUICK" = 1 ] && echo quick || echo full)" > docs/benchmarks.md

@@ -25,6 +25,8 @@ stage "core builds without std" bash -c '
   cargo build -p tokengate --target wasm32v1-none --release --locked'
 stage "rust tests" cargo test --workspace --locked
 if [ -f tests/e2e/run.sh ]; then stage "envoy end-to-end" bash tests/e2e/run.sh; fi
+# The demo as a new user runs it, in a clean copy of the tree (it builds from cold: about a minute).
+stage "demo on a fresh copy" .venv/bin/pytest tests/demo -q -s -p no:cacheprovider
 if [ -f js/scripts/test.sh ]; then stage "js package" bash js/scripts/test.sh; fi
 if [ -f fuzz/smoke.sh ]; then stage "fuzz smoke" bash fuzz/smoke.sh; fi
 

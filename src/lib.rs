@@ -28,6 +28,7 @@ mod error;
 mod hosts;
 mod jsonin;
 mod jsonout;
+pub mod oauth;
 mod pattern;
 mod policy;
 mod registry;

@@ -53,6 +53,16 @@ pub enum Command {
         #[command(subcommand)]
         command: RegistryCommand,
     },
+    /// Read Envoy access-log lines and print the migration checklist (SPEC §12).
+    ///
+    /// Who still calls with legacy user API keys, who calls retired or deprecated endpoints,
+    /// which personal access tokens are used by clients that should use service tokens, and
+    /// which tokens call accounts they are not bound to. Reads JSON lines (the format of
+    /// envoy/README.md) from files or stdin, plain or gzip, in bounded memory.
+    ///
+    /// Exit 0 when nothing is left to migrate, 1 when the checklist has entries, 2 on bad usage
+    /// or an unreadable input.
+    Report(crate::report::Args),
 }
 
 #[derive(Subcommand, Debug)]

@@ -2,6 +2,7 @@
 
 mod cli;
 mod exit;
+mod report;
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
@@ -157,6 +158,10 @@ fn run(cli: Cli) -> Outcome {
                     name,
                 },
         } => registry_entry(&kind, account, expires, token_id, name),
+        Command::Report(args) => match report::run(&args) {
+            Ok(open) => Ok(if open { Exit::No } else { Exit::Ok }),
+            Err(report::Error::Usage(m) | report::Error::Output(m)) => Err(usage(m)),
+        },
     }
 }
 

@@ -1,4 +1,5 @@
-//! The proxy-wasm host calls this filter makes, declared here rather than taken from the SDK.
+//! The proxy-wasm host calls this filter makes, declared here rather than taken from the SDK, and
+//! the [`Host`] seam the root context is written against.
 //!
 //! The SDK's wrappers (`proxy_wasm::hostcalls`, and the trait methods over them) `panic!` on any
 //! status they did not expect, and a panic aborts the VM for every request after it. These
@@ -6,8 +7,12 @@
 //! They also hand back header maps as the host serialised them, so the request path can borrow
 //! names and values in place (see `pairs`) instead of allocating a `String` per header.
 //!
-//! The only SDK host call left in the filter is `dispatch_http_call`, because the SDK must
-//! register the call to route its answer back to us (see `root.rs`).
+//! The imports are declared once, for every target, as the SDK declares its own: a native build
+//! (clippy, unit tests) links only what it calls, and the unit tests call none of them. They drive
+//! the root context through [`Host`] with the fake in `fake.rs`; [`Envoy`] is the real host.
+//!
+//! The only SDK host call left in the filter is `dispatch_http_call` (in [`Envoy`]), because the
+//! SDK must register the call to route its answer back to the root context.
 
 #![allow(unsafe_code)]
 
@@ -33,7 +38,7 @@ pub enum LogLevel {
     Critical = 5,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 /// Which header map (proxy-wasm `MapType`).
 pub enum Map {
@@ -42,21 +47,20 @@ pub enum Map {
     CallResponse = 6,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Buffer {
     CallResponseBody = 4,
     PluginConfiguration = 7,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub enum MetricKind {
     Counter = 0,
     Gauge = 1,
 }
 
-#[cfg(target_arch = "wasm32")]
 #[link(wasm_import_module = "env")]
 extern "C" {
     fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
@@ -122,99 +126,13 @@ extern "C" {
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
+    fn proxy_set_property(
+        path_data: *const u8,
+        path_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
 }
-
-// Native builds (clippy, unit tests) have no host: every call reports "not found".
-#[cfg(not(target_arch = "wasm32"))]
-#[allow(clippy::missing_safety_doc, clippy::too_many_arguments)]
-mod native {
-    pub unsafe fn proxy_log(_: u32, _: *const u8, _: usize) -> u32 {
-        1
-    }
-    pub unsafe fn proxy_get_log_level(_: *mut u32) -> u32 {
-        1
-    }
-    pub unsafe fn proxy_get_current_time_nanoseconds(_: *mut u64) -> u32 {
-        1
-    }
-    pub unsafe fn proxy_set_tick_period_milliseconds(_: u32) -> u32 {
-        1
-    }
-    pub unsafe fn proxy_get_buffer_bytes(
-        _: u32,
-        _: usize,
-        _: usize,
-        _: *mut *mut u8,
-        _: *mut usize,
-    ) -> u32 {
-        1
-    }
-    pub unsafe fn proxy_get_header_map_pairs(_: u32, _: *mut *mut u8, _: *mut usize) -> u32 {
-        1
-    }
-    pub unsafe fn proxy_add_header_map_value(
-        _: u32,
-        _: *const u8,
-        _: usize,
-        _: *const u8,
-        _: usize,
-    ) -> u32 {
-        1
-    }
-    pub unsafe fn proxy_replace_header_map_value(
-        _: u32,
-        _: *const u8,
-        _: usize,
-        _: *const u8,
-        _: usize,
-    ) -> u32 {
-        1
-    }
-    pub unsafe fn proxy_remove_header_map_value(_: u32, _: *const u8, _: usize) -> u32 {
-        1
-    }
-    pub unsafe fn proxy_send_local_response(
-        _: u32,
-        _: *const u8,
-        _: usize,
-        _: *const u8,
-        _: usize,
-        _: *const u8,
-        _: usize,
-        _: i32,
-    ) -> u32 {
-        1
-    }
-    pub unsafe fn proxy_get_shared_data(
-        _: *const u8,
-        _: usize,
-        _: *mut *mut u8,
-        _: *mut usize,
-        _: *mut u32,
-    ) -> u32 {
-        1
-    }
-    pub unsafe fn proxy_set_shared_data(
-        _: *const u8,
-        _: usize,
-        _: *const u8,
-        _: usize,
-        _: u32,
-    ) -> u32 {
-        1
-    }
-    pub unsafe fn proxy_define_metric(_: u32, _: *const u8, _: usize, _: *mut u32) -> u32 {
-        1
-    }
-    pub unsafe fn proxy_increment_metric(_: u32, _: i64) -> u32 {
-        1
-    }
-    pub unsafe fn proxy_record_metric(_: u32, _: u64) -> u32 {
-        1
-    }
-}
-#[cfg(not(target_arch = "wasm32"))]
-use native::*;
 
 fn check(status: u32) -> Result<(), Status> {
     if status == 0 {
@@ -254,9 +172,14 @@ pub fn log_enabled(level: LogLevel) -> bool {
 
 /// Unix seconds by the host's clock.
 pub fn now_unix_seconds() -> Result<i64, Status> {
+    now_nanos().map(|nanos| i64::try_from(nanos / 1_000_000_000).unwrap_or(i64::MAX))
+}
+
+/// Unix nanoseconds by the host's clock.
+pub fn now_nanos() -> Result<u64, Status> {
     let mut nanos: u64 = 0;
     check(unsafe { proxy_get_current_time_nanoseconds(&mut nanos) })?;
-    Ok(i64::try_from(nanos / 1_000_000_000).unwrap_or(i64::MAX))
+    Ok(nanos)
 }
 
 pub fn set_tick_period_ms(period: u32) -> Result<(), Status> {
@@ -370,4 +293,96 @@ pub fn increment_metric(id: u32, by: i64) -> Result<(), Status> {
 
 pub fn record_metric(id: u32, value: u64) -> Result<(), Status> {
     check(unsafe { proxy_record_metric(id, value) })
+}
+
+/// Sets a property of the current request. Envoy keeps it in the request's filter state under
+/// `wasm.<path>` (a one-segment path is sent as is), where access logs read it with
+/// `%FILTER_STATE(wasm.<path>:PLAIN)%`.
+pub fn set_property(path: &str, value: &[u8]) -> Result<(), Status> {
+    check(unsafe { proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len()) })
+}
+
+/// What the root context and the metrics need from the host: the real imports in [`Envoy`], a
+/// recording fake in the unit tests. Failures are statuses, never panics, as above.
+pub trait Host {
+    fn log(&self, level: LogLevel, message: &str);
+    /// Unix nanoseconds by the host's clock.
+    fn now_nanos(&self) -> Result<u64, Status>;
+    fn set_tick_period_ms(&self, period: u32) -> Result<(), Status>;
+    fn buffer(&self, which: Buffer, max_size: usize) -> Result<Vec<u8>, Status>;
+    fn header_map(&self, which: Map) -> Result<Vec<u8>, Status>;
+    fn shared_get(&self, key: &str) -> Result<(Option<Vec<u8>>, u32), Status>;
+    fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), Status>;
+    /// Starts an HTTP call to `cluster`; its answer comes to the root's `on_http_call_response`
+    /// with the token returned here.
+    fn http_call(
+        &self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        timeout_ms: u64,
+    ) -> Result<u32, Status>;
+    fn define_metric(&self, kind: MetricKind, name: &str) -> Result<u32, Status>;
+    fn increment_metric(&self, id: u32, by: i64) -> Result<(), Status>;
+    fn record_metric(&self, id: u32, value: u64) -> Result<(), Status>;
+
+    /// Unix seconds by the host's clock; 0 when it cannot be read.
+    fn now_seconds(&self) -> i64 {
+        self.now_nanos()
+            .map_or(0, |n| i64::try_from(n / 1_000_000_000).unwrap_or(i64::MAX))
+    }
+}
+
+/// The host this filter runs in: every call is one of the imports above.
+#[derive(Clone, Copy, Default)]
+pub struct Envoy;
+
+impl Host for Envoy {
+    fn log(&self, level: LogLevel, message: &str) {
+        log(level, message);
+    }
+    fn now_nanos(&self) -> Result<u64, Status> {
+        now_nanos()
+    }
+    fn set_tick_period_ms(&self, period: u32) -> Result<(), Status> {
+        set_tick_period_ms(period)
+    }
+    fn buffer(&self, which: Buffer, max_size: usize) -> Result<Vec<u8>, Status> {
+        buffer(which, max_size)
+    }
+    fn header_map(&self, which: Map) -> Result<Vec<u8>, Status> {
+        header_map(which)
+    }
+    fn shared_get(&self, key: &str) -> Result<(Option<Vec<u8>>, u32), Status> {
+        shared_get(key)
+    }
+    fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), Status> {
+        shared_set(key, value, cas)
+    }
+    fn http_call(
+        &self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        timeout_ms: u64,
+    ) -> Result<u32, Status> {
+        // The SDK's call: it registers the token so that the answer is routed to this root. It
+        // panics only on statuses Envoy's http_call does not return (it returns Ok, BadArgument
+        // or InternalFailure).
+        proxy_wasm::hostcalls::dispatch_http_call(
+            cluster,
+            headers.to_vec(),
+            None,
+            vec![],
+            core::time::Duration::from_millis(timeout_ms),
+        )
+        .map_err(|s| Status(s as u32))
+    }
+    fn define_metric(&self, kind: MetricKind, name: &str) -> Result<u32, Status> {
+        define_metric(kind, name)
+    }
+    fn increment_metric(&self, id: u32, by: i64) -> Result<(), Status> {
+        increment_metric(id, by)
+    }
+    fn record_metric(&self, id: u32, value: u64) -> Result<(), Status> {
+        record_metric(id, value)
+    }
 }

@@ -5,7 +5,7 @@
 
 use tokengate::Code;
 
-use crate::host::{self, MetricKind};
+use crate::host::{self, Host, MetricKind};
 
 pub const PREFIX: &str = "tokengate";
 
@@ -22,11 +22,11 @@ pub struct Metrics {
     pub registry_tokens: u32,
 }
 
-fn define(kind: MetricKind, name: &str) -> u32 {
-    match host::define_metric(kind, name) {
+fn define(host: &dyn Host, kind: MetricKind, name: &str) -> u32 {
+    match host.define_metric(kind, name) {
         Ok(id) => id,
         Err(e) => {
-            host::log(
+            host.log(
                 host::LogLevel::Warn,
                 &format!("could not define metric {name}: host status {}", e.0),
             );
@@ -40,20 +40,34 @@ fn index(code: Code) -> Option<usize> {
 }
 
 impl Metrics {
-    pub fn define() -> Metrics {
+    pub fn define(host: &dyn Host) -> Metrics {
         let mut m = Metrics {
-            allowed: define(MetricKind::Counter, &format!("{PREFIX}.allowed")),
-            deprecated_served: define(MetricKind::Counter, &format!("{PREFIX}.deprecated_served")),
-            registry_fetch_ok: define(MetricKind::Counter, &format!("{PREFIX}.registry.fetch_ok")),
+            allowed: define(host, MetricKind::Counter, &format!("{PREFIX}.allowed")),
+            deprecated_served: define(
+                host,
+                MetricKind::Counter,
+                &format!("{PREFIX}.deprecated_served"),
+            ),
+            registry_fetch_ok: define(
+                host,
+                MetricKind::Counter,
+                &format!("{PREFIX}.registry.fetch_ok"),
+            ),
             registry_fetch_not_modified: define(
+                host,
                 MetricKind::Counter,
                 &format!("{PREFIX}.registry.fetch_not_modified"),
             ),
             registry_fetch_failed: define(
+                host,
                 MetricKind::Counter,
                 &format!("{PREFIX}.registry.fetch_failed"),
             ),
-            registry_tokens: define(MetricKind::Gauge, &format!("{PREFIX}.registry.tokens")),
+            registry_tokens: define(
+                host,
+                MetricKind::Gauge,
+                &format!("{PREFIX}.registry.tokens"),
+            ),
             ..Metrics::default()
         };
         for (i, code) in Code::ALL.iter().enumerate() {
@@ -62,12 +76,14 @@ impl Metrics {
             }
             if let Some(slot) = m.denied.get_mut(i) {
                 *slot = define(
+                    host,
                     MetricKind::Counter,
                     &format!("{PREFIX}.denied.{}", code.as_str()),
                 );
             }
             if let Some(slot) = m.would_deny.get_mut(i) {
                 *slot = define(
+                    host,
                     MetricKind::Counter,
                     &format!("{PREFIX}.report.would_deny.{}", code.as_str()),
                 );
@@ -93,11 +109,5 @@ impl Metrics {
 pub fn bump(id: u32) {
     if id != 0 {
         let _ = host::increment_metric(id, 1);
-    }
-}
-
-pub fn set_gauge(id: u32, value: u64) {
-    if id != 0 {
-        let _ = host::record_metric(id, value);
     }
 }

@@ -6,13 +6,21 @@
 //!
 //! - `meta` (small): the generation of the stored document, its ETag, when it was last fetched
 //!   or confirmed, the failure streak, and a lease.
-//! - `doc`: the generation (8 bytes, little-endian) followed by the registry JSON as served.
+//! - `doc`: the registry JSON as served, followed by its generation (8 bytes, little-endian; at
+//!   the end so that neither the writer nor a reader copies the document to add or drop it).
 //!
 //! On a tick, a root adopts a newer generation if there is one (and parses it into its own
 //! `Registry`: VMs share no memory), then, if a fetch is due and no lease is held, takes the
 //! lease with a CAS on `meta` and fetches. Only the lease holder fetches; the rest see its result
 //! on their next tick. A lease outlives the fetch timeout, so a root that dies mid-fetch only
-//! delays the next fetch. This module holds the bookkeeping; `root.rs` does the host calls.
+//! delays the next fetch.
+//!
+//! Envoy's CAS only guards a key that exists (a write to an absent key always succeeds), so the
+//! lease can only be taken on a `meta` that is already there: a root that finds none writes the
+//! empty one (every root writes the same bytes) and claims on a later tick. That makes the first
+//! fetch one per process too. The one race left: a root whose read-then-create spans another
+//! root's create, tick and claim (at least a tick period) would reset that lease, and the cost
+//! would be one extra fetch. This module holds the bookkeeping; `root.rs` does the host calls.
 
 use crate::host::{Status, CAS_MISMATCH};
 
@@ -92,6 +100,17 @@ pub struct Adopt {
     pub json: Vec<u8>,
 }
 
+/// The generation a stored document ends with, and the document without it.
+fn split_doc(mut doc: Vec<u8>) -> Option<Adopt> {
+    let at = doc.len().checked_sub(8)?;
+    let tail: [u8; 8] = doc.get(at..)?.try_into().ok()?;
+    doc.truncate(at);
+    Some(Adopt {
+        generation: u64::from_le_bytes(tail),
+        json: doc,
+    })
+}
+
 /// A fetch to start: the caller dispatches it and reports back with [`Sync::finish`].
 #[derive(Debug, PartialEq, Eq)]
 pub struct Fetch {
@@ -100,10 +119,10 @@ pub struct Fetch {
 
 /// How a fetch ended.
 pub enum Outcome<'a> {
-    /// 200 with a body that parsed: store it for everyone.
+    /// 200 with a body that parsed: store it for everyone (the vector is handed back as it was).
     Fresh {
         etag: Option<&'a str>,
-        json: &'a [u8],
+        json: &'a mut Vec<u8>,
     },
     /// 304: the stored document is still current.
     NotModified,
@@ -131,7 +150,7 @@ impl Sync {
             .saturating_add(2);
         Sync {
             meta_key: format!("tokengate/registry/meta|{scope}"),
-            doc_key: format!("tokengate/registry/doc|{scope}"),
+            doc_key: format!("tokengate/registry/doc2|{scope}"),
             refresh,
             lease,
             loaded: 0,
@@ -154,22 +173,29 @@ impl Sync {
             return None;
         }
         let (doc, _) = shared.get(&self.doc_key).ok()?;
-        let doc = doc?;
-        let head: [u8; 8] = doc.get(..8)?.try_into().ok()?;
-        let generation = u64::from_le_bytes(head);
-        if generation <= self.loaded {
-            return None;
+        split_doc(doc?).filter(|d| d.generation > self.loaded)
+    }
+
+    /// Creates the shared `meta` if no root has yet, so that the lease can be taken with a CAS.
+    /// Returns whether it was there already.
+    pub fn prepare(&self, shared: &dyn Shared) -> bool {
+        match shared.get(&self.meta_key) {
+            Ok((Some(_), _)) => true,
+            Ok((None, _)) => {
+                let _ = shared.set(&self.meta_key, &Meta::default().encode(), 0);
+                false
+            }
+            Err(_) => false,
         }
-        Some(Adopt {
-            generation,
-            json: doc.get(8..)?.to_vec(),
-        })
     }
 
     /// Whether this root should fetch now; if so the lease is taken.
     pub fn claim(&mut self, now: i64, shared: &dyn Shared) -> Option<Fetch> {
         if self.in_flight {
             return None;
+        }
+        if !self.prepare(shared) {
+            return None; // claimed on a later tick, with a CAS
         }
         let (meta, cas) = self.read_meta(shared);
         if !meta.due(now, self.refresh) || meta.lease_until > now {
@@ -199,41 +225,26 @@ impl Sync {
     /// Records how the fetch ended. On `Fresh`, returns the generation it was stored under.
     pub fn finish(&mut self, now: i64, outcome: Outcome<'_>, shared: &dyn Shared) -> Option<u64> {
         self.in_flight = false;
-        let mut stored = None;
+        let failed = matches!(outcome, Outcome::Failed);
+        let (stored, etag) = match outcome {
+            Outcome::Fresh { etag, json } => (Some(self.store(json, shared)?), etag),
+            Outcome::NotModified | Outcome::Failed => (None, None),
+        };
         for _ in 0..8 {
             let (mut meta, cas) = self.read_meta(shared);
-            match outcome {
-                Outcome::Fresh { etag, json } => {
-                    let generation = match stored {
-                        Some(g) => g,
-                        None => {
-                            let g = meta.generation.max(self.loaded).saturating_add(1);
-                            let mut doc = Vec::with_capacity(8 + json.len());
-                            doc.extend_from_slice(&g.to_le_bytes());
-                            doc.extend_from_slice(json);
-                            if shared.set(&self.doc_key, &doc, 0).is_err() {
-                                return None;
-                            }
-                            stored = Some(g);
-                            g
-                        }
-                    };
-                    if meta.generation > generation {
-                        break; // a later fetch already landed
-                    }
-                    meta.generation = generation;
-                    meta.etag = etag.unwrap_or("").to_owned();
-                    meta.last_ok = now;
-                    meta.failures = 0;
+            if let Some(generation) = stored {
+                if meta.generation > generation {
+                    break; // a later fetch already landed
                 }
-                Outcome::NotModified => {
-                    meta.last_ok = now;
-                    meta.failures = 0;
-                }
-                Outcome::Failed => {
-                    meta.failures = meta.failures.saturating_add(1);
-                    meta.last_attempt = now;
-                }
+                meta.generation = generation;
+                meta.etag = etag.unwrap_or("").to_owned();
+            }
+            if failed {
+                meta.failures = meta.failures.saturating_add(1);
+                meta.last_attempt = now;
+            } else {
+                meta.last_ok = now;
+                meta.failures = 0;
             }
             meta.lease_until = 0;
             match shared.set(&self.meta_key, &meta.encode(), cas) {
@@ -245,6 +256,18 @@ impl Sync {
             self.loaded = g;
         }
         stored
+    }
+
+    /// Stores `json` under the next generation, before `meta` names it (so a root that reads
+    /// the new `meta` finds the document).
+    fn store(&self, json: &mut Vec<u8>, shared: &dyn Shared) -> Option<u64> {
+        let (meta, _) = self.read_meta(shared);
+        let generation = meta.generation.max(self.loaded).saturating_add(1);
+        let len = json.len();
+        json.extend_from_slice(&generation.to_le_bytes());
+        let stored = shared.set(&self.doc_key, json, 0);
+        json.truncate(len);
+        stored.ok().map(|()| generation)
     }
 }
 
@@ -294,6 +317,7 @@ mod tests {
     fn only_one_root_fetches_and_the_others_adopt() {
         let shared = Mem::default();
         let mut a = Sync::new("c|h|/r", 60, 5000);
+        assert!(!a.prepare(&shared));
         let mut b = Sync::new("c|h|/r", 60, 5000);
         let fa = a.claim(100, &shared).unwrap();
         assert_eq!(fa.if_none_match, None);
@@ -302,7 +326,7 @@ mod tests {
             101,
             Outcome::Fresh {
                 etag: Some("\"v1\""),
-                json: b"{}",
+                json: &mut b"{}".to_vec(),
             },
             &shared,
         );
@@ -327,12 +351,13 @@ mod tests {
     fn failures_back_off_and_keep_the_document() {
         let shared = Mem::default();
         let mut a = Sync::new("s", 60, 1000);
+        assert!(!a.prepare(&shared));
         a.claim(0, &shared).unwrap();
         a.finish(
             1,
             Outcome::Fresh {
                 etag: None,
-                json: b"[1]",
+                json: &mut b"[1]".to_vec(),
             },
             &shared,
         );
@@ -349,9 +374,58 @@ mod tests {
     }
 
     #[test]
+    fn the_first_fetch_is_one_per_process() {
+        // Four roots start together and all find no meta, so each creates it (as `on_configure`
+        // does); then exactly one claims.
+        let shared = Mem::default();
+        let mut roots: Vec<Sync> = (0..4).map(|_| Sync::new("s", 60, 1000)).collect();
+        let found: Vec<bool> = roots.iter().map(|r| r.prepare(&shared)).collect();
+        assert_eq!(found, [false, true, true, true]);
+        // A root that read "absent" before the first create writes the same empty meta again.
+        shared
+            .set(&roots[3].meta_key, &Meta::default().encode(), 0)
+            .unwrap();
+        let won = roots.iter_mut().filter_map(|r| r.claim(0, &shared)).count();
+        assert_eq!(won, 1);
+        // Creating the meta again (a root configured later) does not reset the lease.
+        assert!(Sync::new("s", 60, 1000).prepare(&shared));
+        assert!(roots.iter_mut().all(|r| r.claim(1, &shared).is_none()));
+    }
+
+    #[test]
+    fn a_root_that_finds_no_meta_creates_it_and_does_not_claim_on_that_tick() {
+        let shared = Mem::default();
+        let mut a = Sync::new("s", 60, 1000);
+        assert!(a.claim(0, &shared).is_none());
+        assert!(a.claim(0, &shared).is_some());
+    }
+
+    #[test]
+    fn a_document_keeps_its_bytes_and_its_generation() {
+        let shared = Mem::default();
+        let mut a = Sync::new("s", 60, 1000);
+        a.prepare(&shared);
+        a.claim(0, &shared).unwrap();
+        let mut json = b"{\"tokens\": []}".to_vec();
+        let g = a.finish(
+            0,
+            Outcome::Fresh {
+                etag: None,
+                json: &mut json,
+            },
+            &shared,
+        );
+        assert_eq!(json, b"{\"tokens\": []}", "handed back as it was");
+        let doc = Sync::new("s", 60, 1000).newer(&shared).unwrap();
+        assert_eq!((Some(doc.generation), doc.json), (g, json));
+        assert!(split_doc(b"short".to_vec()).is_none());
+    }
+
+    #[test]
     fn an_expired_lease_is_taken_over() {
         let shared = Mem::default();
         let mut a = Sync::new("s", 60, 1000);
+        assert!(!a.prepare(&shared));
         let mut b = Sync::new("s", 60, 1000);
         a.claim(0, &shared).unwrap();
         assert!(b.claim(2, &shared).is_none());
@@ -362,12 +436,13 @@ mod tests {
     fn a_lost_race_does_not_fetch() {
         let shared = Mem::default();
         let mut a = Sync::new("s", 60, 1000);
+        assert!(!a.prepare(&shared));
         a.claim(0, &shared).unwrap();
         a.finish(
             0,
             Outcome::Fresh {
                 etag: None,
-                json: b"x",
+                json: &mut b"x".to_vec(),
             },
             &shared,
         );

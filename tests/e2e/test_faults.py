@@ -264,7 +264,7 @@ def test_registry_fault_under_load_keeps_the_last_good_registry(envoy_factory, f
         t0 = time.monotonic()
         wait_for(lambda: envoy.request("GET", JOBS, list(tok(pk.SVC_A))).status == 200, timeout=15, what="recovery")
         recovered_s = time.monotonic() - t0
-        # Every other VM adopts it within a tick (500 ms).
+        # Every other VM adopts it within a tick (100 ms).
         wait_for(lambda: registry_on_every_vm(envoy, before + 1), what="recovery on every VM")
         run_phase(phase, "recovered", [v2])
         n = load.progress()
@@ -288,7 +288,7 @@ def test_registry_fault_under_load_keeps_the_last_good_registry(envoy_factory, f
         # The two-token set from before the fault, whatever generation number start-up gave it.
         assert re.search(r"keeping the last good registry \(2 tokens, generation \d+\)", log), log[-2000:]
         # Picked up on the next attempt: the back-off is capped at refresh_seconds (1 s), plus a
-        # tick (500 ms) for the fetch to be due and one for the other workers to adopt it.
+        # tick (100 ms) for the fetch to be due and one for the other workers to adopt it.
         assert recovered_s < 3.0, recovered_s
         assert stat(envoy, "tokens") == 3
     finally:

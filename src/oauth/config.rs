@@ -1,0 +1,239 @@
+//! `oauth: {"verify": {…}}` (SPEC §11): read with the policy's field paths, then used to verify.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use super::jwks::{Algorithm, KeySet};
+use super::{claims, jwt, Verified, VerifyError};
+use crate::error::PolicyErrors;
+use crate::jsonin::{field, get, index, Json, Reader};
+
+/// The default clock skew tolerated on `exp` and `nbf`.
+pub const DEFAULT_LEEWAY_SECONDS: u64 = 60;
+/// The largest leeway a policy may set: past a day, `exp` would mean little.
+const MAX_LEEWAY_SECONDS: u64 = 86_400;
+
+/// How the edge verifies OAuth access tokens: the issuer, audiences, algorithms and keys it trusts.
+pub struct Verifier {
+    pub(crate) issuer: String,
+    pub(crate) audiences: Vec<String>,
+    algorithms: u8,
+    keys: KeySet,
+    pub(crate) leeway: i64,
+    pub(crate) account_claim: Option<String>,
+}
+
+/// Keys are public, but a policy dump has no use for them: show their count.
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("issuer", &self.issuer)
+            .field("audiences", &self.audiences)
+            .field("algorithms", &self.algorithms().collect::<Vec<_>>())
+            .field("keys", &self.keys.len())
+            .field("leeway", &self.leeway)
+            .field("account_claim", &self.account_claim)
+            .finish()
+    }
+}
+
+const VERIFY_FIELDS: [&str; 6] = [
+    "issuer",
+    "audiences",
+    "algorithms",
+    "jwks",
+    "leeway_seconds",
+    "account_claim",
+];
+
+impl Verifier {
+    /// Read the value of a policy's `oauth` member when it is `{"verify": {…}}`; errors carry
+    /// paths from `oauth`. For tools and tests; the policy reader uses the same code.
+    pub fn from_json(json: &str) -> Result<Verifier, PolicyErrors> {
+        let mut errs = PolicyErrors::default();
+        let v = match serde_json::from_str::<Json<'_>>(json) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                errs.push("oauth", format!("not valid JSON: {e}"));
+                None
+            }
+        };
+        let verifier = v.and_then(|v| Verifier::read(&mut Reader { errs: &mut errs }, &v, "oauth"));
+        match verifier {
+            Some(v) if errs.is_empty() => Ok(v),
+            _ => Err(errs),
+        }
+    }
+
+    /// Read `{"verify": {…}}` at `path` (the policy's `oauth`), recording every problem.
+    pub(crate) fn read(r: &mut Reader<'_>, v: &Json<'_>, path: &str) -> Option<Verifier> {
+        let outer = r.object(v, path, &["verify"])?;
+        let path = field(path, "verify");
+        let Some(v) = get(outer, "verify") else {
+            r.error(&path, "missing field");
+            return None;
+        };
+        let f = r.object(v, &path, &VERIFY_FIELDS)?;
+        let required = |r: &mut Reader<'_>, name: &str| {
+            let v = get(f, name);
+            if v.is_none() {
+                r.error(&field(&path, name), "missing field");
+            }
+            v
+        };
+        let issuer = required(r, "issuer").and_then(|v| {
+            let p = field(&path, "issuer");
+            nonempty(r, v, &p).map(String::from)
+        });
+        let audiences =
+            required(r, "audiences").and_then(|v| audiences(r, v, &field(&path, "audiences")));
+        let algorithms =
+            required(r, "algorithms").and_then(|v| algorithms(r, v, &field(&path, "algorithms")));
+        let keys = required(r, "jwks").and_then(|v| KeySet::read(r, v, &field(&path, "jwks")));
+        let leeway = get(f, "leeway_seconds").map_or(Some(DEFAULT_LEEWAY_SECONDS), |v| {
+            let p = field(&path, "leeway_seconds");
+            let n = r.uint(v, &p)?;
+            if n > MAX_LEEWAY_SECONDS {
+                r.error(&p, format!("at most {MAX_LEEWAY_SECONDS} seconds"));
+                return None;
+            }
+            Some(n)
+        });
+        let account_claim = match get(f, "account_claim") {
+            None => Some(None),
+            Some(v) => {
+                nonempty(r, v, &field(&path, "account_claim")).map(|s| Some(String::from(s)))
+            }
+        };
+        Some(Verifier {
+            issuer: issuer?,
+            audiences: audiences?,
+            algorithms: algorithms?,
+            keys: keys?,
+            leeway: i64::try_from(leeway?).ok()?,
+            account_claim: account_claim?,
+        })
+    }
+
+    /// The algorithms the policy allows.
+    pub fn algorithms(&self) -> impl Iterator<Item = Algorithm> + '_ {
+        Algorithm::ALL
+            .into_iter()
+            .filter(|a| self.algorithms & a.bit() != 0)
+    }
+
+    /// How many usable keys the key set holds.
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the policy binds an account claim.
+    pub fn binds_account(&self) -> bool {
+        self.account_claim.is_some()
+    }
+
+    /// Verify `token` at `now` (Unix seconds): the first check it fails, or what it carries.
+    pub fn verify(&self, token: &[u8], now: i64) -> Result<Verified, VerifyError> {
+        let t = jwt::parse(token)?;
+        let alg = self.allowed(&t.alg)?;
+        self.keys
+            .verify(t.kid.as_deref(), alg, t.signing_input, &t.signature)?;
+        let c = claims::check(self, &t.payload, now);
+        match c.failures.first() {
+            Some(e) => Err(*e),
+            None => Ok(Verified {
+                expires_at: c.expires_at,
+                account_id: c.account_id,
+            }),
+        }
+    }
+
+    /// Every check `token` fails at `now`, for `tokengate inspect`. A token whose signature does
+    /// not verify still has its claims checked, so the operator sees all that is wrong at once.
+    pub fn failures(&self, token: &[u8], now: i64) -> Vec<VerifyError> {
+        let t = match jwt::parse(token) {
+            Ok(t) => t,
+            Err(e) => return alloc::vec![e],
+        };
+        let mut out = Vec::new();
+        match self.allowed(&t.alg) {
+            Ok(alg) => {
+                if let Err(e) =
+                    self.keys
+                        .verify(t.kid.as_deref(), alg, t.signing_input, &t.signature)
+                {
+                    out.push(e);
+                }
+            }
+            Err(e) => out.push(e),
+        }
+        out.extend(claims::check(self, &t.payload, now).failures);
+        out
+    }
+
+    fn allowed(&self, name: &str) -> Result<Algorithm, VerifyError> {
+        Algorithm::from_name(name)
+            .filter(|a| self.algorithms & a.bit() != 0)
+            .ok_or(VerifyError::Algorithm)
+    }
+}
+
+fn nonempty<'j>(r: &mut Reader<'_>, v: &'j Json<'_>, path: &str) -> Option<&'j str> {
+    let s = r.string(v, path)?;
+    if s.is_empty() {
+        r.error(path, "must not be empty");
+        return None;
+    }
+    Some(s)
+}
+
+fn audiences(r: &mut Reader<'_>, v: &Json<'_>, path: &str) -> Option<Vec<String>> {
+    let list = r.array(v, path)?;
+    if list.is_empty() {
+        r.error(
+            path,
+            "name at least one audience: a token for another service must not pass",
+        );
+        return None;
+    }
+    let out: Vec<Option<String>> = list
+        .iter()
+        .enumerate()
+        .map(|(i, a)| nonempty(r, a, &index(path, i)).map(String::from))
+        .collect();
+    out.into_iter().collect()
+}
+
+fn algorithms(r: &mut Reader<'_>, v: &Json<'_>, path: &str) -> Option<u8> {
+    let list = r.array(v, path)?;
+    if list.is_empty() {
+        r.error(path, "name at least one algorithm");
+        return None;
+    }
+    let mut bits = Some(0u8);
+    for (i, a) in list.iter().enumerate() {
+        let p = index(path, i);
+        let Some(name) = r.string(a, &p) else {
+            bits = None;
+            continue;
+        };
+        match Algorithm::from_name(name) {
+            Some(alg) => bits = bits.map(|b| b | alg.bit()),
+            None => {
+                let why = if name.eq_ignore_ascii_case("none") {
+                    "an unsigned token is never verified"
+                } else if name.starts_with("HS") {
+                    "HMAC needs a shared secret; the edge verifies with public keys only"
+                } else {
+                    "not an algorithm the edge verifies"
+                };
+                let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
+                r.error(&p, format!("{why}; expected one of: {}", names.join(", ")));
+                bits = None;
+            }
+        }
+    }
+    bits
+}
