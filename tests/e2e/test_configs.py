@@ -54,8 +54,9 @@ def demo(request, tmp_path, filter_wasm):
     text = text.replace("port_value: 10000", f"port_value: {edge}")
     text = text.replace("port_value: 10001", f"port_value: {stand_in}")
     text = text.replace("filename: target/envoy/tokengate.wasm", f"filename: {filter_wasm}")
-    assert "path: target/envoy/access.log" in text
-    text = text.replace("path: target/envoy/access.log", f"path: {tmp_path / 'access.log'}")
+    log = "target/envoy/access.log" if request.param == "envoy.yaml" else "target/envoy/native-access.log"
+    assert f"path: {log}" in text
+    text = text.replace(f"path: {log}", f"path: {tmp_path / 'access.log'}")
     e = Envoy(text, tmp_path, listener="edge")
     e.start()
     yield e
