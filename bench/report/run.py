@@ -40,7 +40,7 @@ def line(rng: random.Random, t: float) -> str:
     elif r < 0.55:
         path, code, would, kind = "/api/v2/accounts/", "endpoint_sunset", "endpoint_sunset", "user_key"
     elif r < 0.57:
-        ua, client, advice = "terraform-provider-dbtcloud/1.3.0", "production Terraform", "service_token_expected"
+        ua, client, advice = "terraform-provider-dbtcloud/1.3.0", "production Terraform", "service_token_advised"
     elif r < 0.58:
         code = would = "account_mismatch"
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"

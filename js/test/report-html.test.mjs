@@ -37,7 +37,7 @@ function accessLog() {
     }
     lines.push({ time: at(3), method: 'GET', path: '/api/v2/accounts/70471823510118/', status: 200,
       user_agent: 'terraform-provider-dbtcloud/1.3.0', code: 'ok', token_id: '64e4c07917ae', token_kind: 'pat',
-      account_id: '70471823510118', client: 'production Terraform', advice: 'service_token_expected' });
+      account_id: '70471823510118', client: 'production Terraform', advice: 'service_token_advised' });
     for (let i = 0; i < 30; i++) {
       lines.push({ time: at(i % 24), method: 'GET', path: `/api/v2/accounts/70471823510118/runs/${i}/`, status: 200,
         user_agent: 'terraform-provider-dbtcloud/1.3.0', code: 'ok', token_id: 'svc-harvest-prod', token_kind: 'service' });

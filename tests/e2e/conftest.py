@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -147,3 +148,45 @@ def cli_bin() -> Path:
         subprocess.run(["cargo", "build", "--quiet", "--release", "-p", "tokengate-cli"], cwd=ROOT, check=True, timeout=900)
     assert path.exists(), f"{path} not built"
     return path
+
+
+LOG_SCAN: list = []  # the session's log-scan figures, for the summary
+
+
+def _fixture_secrets() -> list:
+    """Every made-up token the tests send: the shared fixtures and the e2e policy kit's."""
+    import policy_kit as pk
+
+    doc = json.loads((ROOT / "tests" / "fixtures" / "tokens.json").read_text())
+    return sorted(set(doc["tokens"].values()) | set(pk.ALL_TOKENS))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_token_in_any_log(tmp_path_factory):
+    """After the whole session: no access log or Envoy log any test produced holds a fixture
+    token, its body or its whole digest (SPEC §7). Every Envoy of the harness writes an access log
+    in the shipped format (harness.with_access_log); Envoy's own log is `envoy.log`."""
+    yield
+    from hostile_kit import LeakScanner
+
+    scanner = LeakScanner(_fixture_secrets())
+    base = tmp_path_factory.getbasetemp()
+    files = sorted(base.rglob("*.log"))
+    size = 0
+    for f in files:
+        data = f.read_bytes()
+        size += len(data)
+        scanner.scan(str(f.relative_to(base)), data)
+    LOG_SCAN.append(f"log scan: {len(files)} log files, {size} bytes, {len(scanner.needles)} secrets sought, "
+                    f"{len(scanner.leaks)} leaks")
+    if scanner.leaks:
+        # Names the file and the secret's first characters only, never the secret.
+        pytest.fail("a token or its digest is in a log: " + "; ".join(f"{w} ({n})" for w, n in scanner.leaks))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The differential suite's figures (variants tried, allowed, mismatches) and the log scan's,
+    after every run."""
+    mod = sys.modules.get("test_differential")
+    for line in getattr(mod, "FIGURES", []) + LOG_SCAN:
+        terminalreporter.write_line(line)

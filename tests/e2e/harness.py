@@ -54,6 +54,8 @@ class RegistryState:
     delay_s: float = 3.0
     # Every fetch seen: (path, If-None-Match or None, status answered).
     fetches: list = field(default_factory=list)
+    # For each fetch answered 200: (time.monotonic() when its body was chosen, the ETag served).
+    served: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def set(self, **kw):
@@ -125,6 +127,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, out, hdrs = 200, body, {"Content-Type": "application/json", "ETag": etag}
         with st.lock:
             st.fetches.append((self.path, inm, status))
+            if status == 200:
+                st.served.append((time.monotonic(), hdrs.get("ETag")))
         try:
             self._reply(status, out, hdrs)
         except (BrokenPipeError, ConnectionResetError):
@@ -146,7 +150,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(200, json.dumps(doc).encode(), {"Content-Type": "application/json", "X-Upstream": "echo"})
 
     def _dispatch(self):
-        if self.path.startswith("/_registry"):
+        # production.yaml's registry path too, so that the shipped file runs as written.
+        if self.path.startswith("/_registry") or self.path == "/v1/tokengate/registry.json":
             self._registry()
         else:
             self._echo()
@@ -398,6 +403,60 @@ def bootstrap(http_filters: list, upstream_port: int, extra_clusters: list | Non
     }
 
 
+def shipped_access_log_format() -> dict:
+    """The `json_format` of envoy/production.yaml's access log, read from the file: every test Envoy
+    logs what the shipped configuration logs, so the session's log scan (conftest) would find a
+    token or digest that format lets through."""
+    lines = (ROOT / "envoy" / "production.yaml").read_text().splitlines()
+    start = next((i for i, l in enumerate(lines) if l.strip() == "json_format:"), None)
+    out: dict = {}
+    if start is None:
+        raise RuntimeError("envoy/production.yaml has no json_format access log to mirror")
+    indent = None
+    for line in lines[start + 1:]:
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        depth = len(line) - len(line.lstrip())
+        indent = depth if indent is None else indent
+        if depth < indent:
+            break
+        if depth == indent:
+            key, _, value = text.partition(":")
+            out[key.strip()] = value.split(" #")[0].strip().strip('"')
+    return out
+
+
+def with_access_log(config: dict, path: Path) -> dict:
+    """`config` with a file access log (the shipped format) on every HTTP connection manager
+    that has none; a copy, the caller's dict is left as it was."""
+    config = json.loads(json.dumps(config))
+    fmt = None
+    for listener in config.get("static_resources", {}).get("listeners", []):
+        for chain in listener.get("filter_chains", []):
+            for f in chain.get("filters", []):
+                tc = f.get("typed_config", {})
+                if f.get("name") != "envoy.filters.network.http_connection_manager" or "access_log" in tc:
+                    continue
+                fmt = fmt or shipped_access_log_format()
+                log_format: dict = {"json_format": fmt}
+                if any("%REQ_WITHOUT_QUERY(" in v for v in fmt.values()):  # an extension formatter
+                    log_format["formatters"] = [{
+                        "name": "envoy.formatter.req_without_query",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery"},
+                    }]
+                tc["access_log"] = [{
+                    "name": "envoy.access_loggers.file",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                        "path": str(path),
+                        "log_format": log_format,
+                    },
+                }]
+    return config
+
+
 # --------------------------------------------------------------------------------------------
 # Envoy, the process.
 # --------------------------------------------------------------------------------------------
@@ -443,6 +502,7 @@ class Envoy:
             self.config_path.write_text(config)
         else:
             self.config_path = self.workdir / "envoy.json"
+            config = with_access_log(config, self.workdir / "access.log")
             self.config_path.write_text(json.dumps(config, indent=1))
         self.listener = listener
         self.admin_path = self.workdir / "admin-address.txt"
@@ -620,6 +680,17 @@ def validate(config_path: Path, timeout: float = 60.0) -> subprocess.CompletedPr
 def have_envoy() -> bool:
     return ENVOY_BIN.exists() or shutil.which("envoy") is not None
 
+
+def worker_threads(envoy: "Envoy") -> dict:
+    """{client port: Envoy thread id} for every downstream connection logged so far (it needs
+    `conn_handler:debug` in `component_log`). A connection lives on one worker for its life."""
+    out = {}
+    for m in _NEW_CONNECTION.finditer(envoy.log()):
+        out[int(m.group(2))] = m.group(1)
+    return out
+
+
+_NEW_CONNECTION = re.compile(r"^\[[^\]]*\]\[(\d+)\]\[debug\]\[conn_handler\].*new connection from 127\.0\.0\.1:(\d+)$", re.M)
 
 _GENERATION = re.compile(
     r"^\[[^\]]*\]\[(\d+)\].*?(?:\(generation (\d+)\)|registry generation (\d+) adopted)", re.M
