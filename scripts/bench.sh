@@ -77,6 +77,8 @@ load_mark js
 if [ "$QUICK" = 1 ]; then JS=(--rounds 1 --batch-ms 40); else JS=(--rounds 9 --batch-ms 200); fi
 node bench/js/run.mjs "${JS[@]}" --out "$RES/js.json"
 node bench/js/profile.mjs --pkg target/bench/js-named --seconds "$([ "$QUICK" = 1 ] && echo 1 || echo 4)" --out "$RES/js-profile.json"
+say "js: cold start, import + new Validator(examples/policy.json), in Node and in workerd (node bench/js/coldstart.mjs)"
+node bench/js/coldstart.mjs --runs "$([ "$QUICK" = 1 ] && echo 1 || echo 7)" --out "$RES/js-coldstart.json"
 
 if have_envoy_front; then
   say "envoy: host calls and callbacks per request (node bench/envoy/mockhost.mjs)"
