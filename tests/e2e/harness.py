@@ -30,6 +30,8 @@ ENVOY_BIN = ROOT / ".venv" / "bin" / "envoy"
 # envoy/build.sh puts both fronts here: tokengate.wasm, noop.wasm, libtokengate.so (and the
 # native test build in test/).
 ARTIFACTS = ROOT / "target" / "envoy"
+# Cargo's own output for the wasm filters, before wasm-opt (tools that want the raw build).
+WASM_DIR = ROOT / "target" / "wasm32-wasip1" / "wasm"
 STARTUP_TIMEOUT_S = 30.0
 REQUEST_TIMEOUT_S = 10.0
 
