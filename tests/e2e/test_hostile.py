@@ -398,10 +398,10 @@ SECRET_TOKENS = list(pk.ALL_TOKENS) + [
 
 
 @pytest.fixture(scope="module")
-def envoys(launch, filter_wasm, upstream):
+def envoys(launch, front, upstream):
     out = {}
     for name, p in POLICIES.items():
-        cfg = bootstrap([wasm_filter(filter_wasm, pk.dumps(p))], upstream.port)
+        cfg = bootstrap([front.filter(pk.dumps(p))], upstream.port)
         # After a protocol error Envoy waits this long for the client to read its answer before
         # it closes (default 1 s): the client here reads it at once, and ~200 such requests
         # would otherwise take as many seconds.
