@@ -272,10 +272,11 @@ if envoy:
         "lua": "Lua filter, hand-written check",
         "noop": "do-nothing proxy-wasm filter (the floor)",
         "tokengate": "**tokengate** proxy-wasm filter",
+        "native": "**tokengate** native front (dynamic module)",
         "noop_trimmed": "do-nothing filter, unused callbacks not exported",
         "tokengate_trimmed": "tokengate, unused callbacks not exported",
     }
-    w("## Envoy: CPU per request, five ways")
+    w(f"## Envoy: CPU per request, {len([n for n in names if not n.endswith('_trimmed')])} ways")
     w("")
     w(f"`python3 bench/envoy/harness.py` — Envoy {envoy['envoy_version'].split('version:')[-1].strip()} with "
       f"`--concurrency 1` on 127.0.0.1, one route answered by `direct_response` (no upstream). Load: "
@@ -322,6 +323,19 @@ if envoy:
         targets.append(("Envoy: tokengate's added CPU below the Lua filter's", "< Lua",
                         f"{statistics.median(added['tokengate']):.2f} µs vs {statistics.median(added['lua']):.2f} µs",
                         statistics.median(diff) < 0))
+    if "native" in added and "noop" in added:
+        r = ratio("native", "noop")
+        w(f"- The native front's added CPU ÷ the do-nothing proxy-wasm filter's: {span(r, lambda x: f'{x:.2f}×')} "
+          f"(per-round ratios).")
+        targets.append(("Envoy: native front's added CPU below half the do-nothing proxy-wasm filter's", "< 0.5×",
+                        f"{statistics.median(r):.2f}× ({statistics.median(added['native']):.2f} µs vs "
+                        f"{statistics.median(added['noop']):.2f} µs)", statistics.median(r) < 0.5))
+    if "native" in added and "api_key_auth" in added:
+        diff = [a - b for a, b in zip(added["native"], added["api_key_auth"])]
+        w(f"- The native front minus `api_key_auth`, added CPU: {span(diff, us)}.")
+        targets.append(("Envoy: native front within 1.5 µs of api_key_auth", "≤ +1.5 µs",
+                        f"{statistics.median(diff):+.2f} µs ({statistics.median(added['native']):.2f} µs vs "
+                        f"{statistics.median(added['api_key_auth']):.2f} µs)", statistics.median(diff) <= 1.5))
     if "tokengate_trimmed" in added and "noop_trimmed" in added:
         r = ratio("tokengate_trimmed", "noop_trimmed")
         w(f"- With the callbacks neither filter implements left unexported: tokengate adds "
@@ -442,6 +456,7 @@ if sizes:
         "noop_raw": "do-nothing filter, as built",
         "noop_opt": "do-nothing filter after `wasm-opt -Oz`",
         "js": "npm package `tokengate_bg.wasm` (built by `js/scripts/build.sh`)",
+        "native_so": "native Envoy front `libtokengate.so` (dynamic module, `--profile native`)",
     }
     for k, s in sizes.items():
         w(f"| {labels.get(k, k)} | {s['bytes']:,} | {s['bytes'] / 1024:.1f} | {s['gzip']:,} |")
