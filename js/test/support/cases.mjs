@@ -45,6 +45,10 @@ export const CASES = [
     headers: [['X-Dbt-Account-Id', GUILD], ['X-Dbt-Token-Kind', 'service'], ['X-Tokengate-Would-Deny', 'x'], auth(TOKENS.pat_spice)],
     code: 'ok', status: 200, allow: true,
     check: (d) => assert.equal(d.upstreamHeaders['x-dbt-account-id'], SPICE) },
+  { name: '1 identity headers in other spellings and forwarded hosts are removed', url: `/api/v2/accounts/${SPICE}/`,
+    headers: [['x_dbt_account_id', GUILD], ['X-Forwarded-Host', 'gn456.us1.dbt.com'], ['Forwarded', 'for=1.2.3.4;host=gn456.us1.dbt.com'],
+      auth(TOKENS.pat_spice)],
+    code: 'ok', status: 200, allow: true, forbidUpstream: ['x_dbt_account_id', 'x-forwarded-host', 'forwarded'] },
   { name: '1 forged identity headers on a public route are removed', url: '/health',
     headers: [['x-dbt-account-id', GUILD], ['x-dbt-token-id', 'forged']], code: 'ok', status: 200, allow: true },
   // Step 2: paths that servers read differently.
@@ -219,8 +223,9 @@ export function fetchView(c, origin, { resolvesPath = true } = {}) {
  * @param cli the CLI's decision (snake_case)
  * @param seen `{ status, headers: Headers, body: string, upstream: { path, headers } | null }`
  * @param strip header names the edge removes from every client request
+ * @param forbid more names the upstream must not see (the case's `forbidUpstream`)
  */
-export function assertEdgeAgrees(cli, seen, strip, label) {
+export function assertEdgeAgrees(cli, seen, strip, label, forbid = []) {
   for (const [name, value] of Object.entries(cli.response_headers)) {
     assert.equal(seen.headers.get(name), value, `${label}: response header ${name}`);
   }
@@ -235,7 +240,7 @@ export function assertEdgeAgrees(cli, seen, strip, label) {
   for (const [name, value] of Object.entries(cli.upstream_headers)) {
     assert.equal(got[name], value, `${label}: upstream header ${name}`);
   }
-  for (const name of strip) {
+  for (const name of [...strip, ...forbid]) {
     if (!(name in cli.upstream_headers)) assert.equal(got[name], undefined, `${label}: ${name} reached the upstream`);
   }
 }
