@@ -51,6 +51,16 @@ if ! command -v wasm-opt >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
     fi
 fi
 
+# The TLS test (test_tls.py) makes its certificate with the openssl CLI and talks HTTP/1.1 and
+# HTTP/2 over TLS with curl: both are Debian packages, normally already there.
+missing=()
+for tool in openssl curl; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+    mkdir -p "$ROOT/target"
+    { apt-get update -q && apt-get install -y -q "${missing[@]}"; } >>"$ROOT/target/e2e-apt.log" 2>&1 \
+        || echo "setup.sh: could not install ${missing[*]} (see target/e2e-apt.log)" >&2
+fi
+
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
     rustup target add wasm32-wasip1
 fi
