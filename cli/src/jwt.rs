@@ -7,7 +7,8 @@ use tokengate::oauth::{decode, Verifier};
 /// The policy's `oauth.verify`, read by the core's own reader (errors carry the same paths), or
 /// `None` when the policy forwards or rejects OAuth tokens instead of verifying them.
 pub fn verifier(policy_text: &str) -> Result<Option<Verifier>, String> {
-    let doc: Value = serde_json::from_str(policy_text).map_err(|e| format!("not valid JSON: {e}"))?;
+    let doc: Value =
+        serde_json::from_str(policy_text).map_err(|e| format!("not valid JSON: {e}"))?;
     match doc.get("oauth") {
         Some(v @ Value::Object(_)) => Verifier::from_json(&v.to_string())
             .map(Some)
@@ -18,7 +19,12 @@ pub fn verifier(policy_text: &str) -> Result<Option<Verifier>, String> {
 
 /// Add `jwt` (header, claims, signature length) and, given a verifier, `checks` (each failed
 /// check) and `verified` to an inspection's JSON. Returns whether every check passed.
-pub fn describe(token: &[u8], out: &mut Map<String, Value>, v: Option<&Verifier>, now: i64) -> bool {
+pub fn describe(
+    token: &[u8],
+    out: &mut Map<String, Value>,
+    v: Option<&Verifier>,
+    now: i64,
+) -> bool {
     let shown = match decode(token) {
         Ok(d) => json!({
             "header": serde_json::from_str::<Value>(&d.header).unwrap_or(Value::Null),

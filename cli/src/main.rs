@@ -108,7 +108,11 @@ fn run(cli: Cli) -> Outcome {
                 serde_json::from_str(&i.to_json()).unwrap_or_default();
             let verified = jwt::describe(&token, &mut out, verifier.as_ref(), now);
             emit(&serde_json::Value::Object(out).to_string())?;
-            Ok(if i.well_formed && verified { Exit::Ok } else { Exit::No })
+            Ok(if i.well_formed && verified {
+                Exit::Ok
+            } else {
+                Exit::No
+            })
         }
         Command::Hash => {
             let token = read_token()?;

@@ -8,6 +8,7 @@
 //! `Copy` enum whose messages name the check that failed.
 
 mod b64;
+mod cache;
 mod claims;
 mod config;
 mod error;
@@ -19,6 +20,7 @@ mod tests;
 #[cfg(test)]
 mod tests_config;
 
+pub use cache::{Cache, SLOTS as CACHE_SLOTS};
 pub use config::Verifier;
 pub use error::VerifyError;
 pub use jwks::Algorithm;
