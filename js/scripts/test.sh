@@ -25,7 +25,7 @@ step "build: the CLI (for the SPEC §6 comparison)"
 
 step "node tests"
 cd "$js"
-node --test test/api.test.mjs test/spec-table.test.mjs test/pack.test.mjs test/browser.test.mjs
+node --test test/api.test.mjs test/spec-table.test.mjs test/jwt.test.mjs test/pack.test.mjs test/browser.test.mjs
 
 step "wasm size"
 for f in dist/web/tokengate_bg.wasm dist/node/tokengate_bg.wasm; do
