@@ -175,7 +175,7 @@ fn run(cli: Cli) -> Outcome {
             }
             let d = policy.decide(&req, now);
             emit(&d.to_json())?;
-            Ok(if d.allow { Exit::Ok } else { Exit::No })
+            Ok(if d.allow() { Exit::Ok } else { Exit::No })
         }
         Command::Registry {
             command:

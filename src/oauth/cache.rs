@@ -156,6 +156,13 @@ impl Cache {
     }
 }
 
+/// A clone is an empty cache of the same size: verdicts belong to the policy that made them.
+impl Clone for Cache {
+    fn clone(&self) -> Cache {
+        Cache::with_slots(self.slots.len())
+    }
+}
+
 impl Default for Cache {
     fn default() -> Cache {
         Cache::new()

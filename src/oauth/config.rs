@@ -9,7 +9,7 @@ use super::cache::Cache;
 use super::jwks::{Algorithm, KeySet};
 use super::{claims, jwt, Verified, VerifyError};
 use crate::error::PolicyErrors;
-use crate::jsonin::{field, get, index, Json, Reader};
+use crate::policy::json::{field, get, index, Json, Reader};
 
 /// The default clock skew tolerated on `exp` and `nbf`.
 pub const DEFAULT_LEEWAY_SECONDS: u64 = 60;
@@ -17,6 +17,8 @@ pub const DEFAULT_LEEWAY_SECONDS: u64 = 60;
 const MAX_LEEWAY_SECONDS: u64 = 86_400;
 
 /// How the edge verifies OAuth access tokens: the issuer, audiences, algorithms and keys it trusts.
+/// A clone starts with an empty cache.
+#[derive(Clone)]
 pub struct Verifier {
     pub(crate) issuer: String,
     pub(crate) audiences: Vec<String>,

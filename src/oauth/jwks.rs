@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::b64;
 use super::VerifyError;
-use crate::jsonin::{field, get, index, Json, Reader};
+use crate::policy::json::{field, get, index, Json, Reader};
 
 /// A JWS signing algorithm the edge verifies. HMAC and `none` are not among them: the edge holds
 /// public keys only.
@@ -51,12 +51,14 @@ impl Algorithm {
 }
 
 /// The public part of one key.
+#[derive(Clone)]
 enum Material {
     Rsa(rsa::RsaPublicKey),
     P256(p256::ecdsa::VerifyingKey),
 }
 
 /// One usable key of the set.
+#[derive(Clone)]
 struct Key {
     kid: Option<String>,
     /// The key's own `alg`, when it names one: then only that algorithm may use it.
@@ -89,6 +91,7 @@ impl Key {
 }
 
 /// The keys a policy trusts.
+#[derive(Clone)]
 pub(crate) struct KeySet {
     keys: Vec<Key>,
 }

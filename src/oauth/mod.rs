@@ -19,6 +19,8 @@ mod jwt;
 mod tests;
 #[cfg(test)]
 mod tests_config;
+#[cfg(test)]
+mod tests_decision;
 
 pub use cache::{Cache, SLOTS as CACHE_SLOTS};
 pub use config::Verifier;
