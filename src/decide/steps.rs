@@ -260,7 +260,9 @@ pub(super) fn oauth<'a>(
                 id,
                 account: ok.account_id,
             })),
-            Err(e) => Err(Refusal::new(e.code(), Reason::OAuthInvalid(e)).token(Some(Kind::OAuth), id)),
+            Err(e) => {
+                Err(Refusal::new(e.code(), Reason::OAuthInvalid(e)).token(Some(Kind::OAuth), id))
+            }
         },
         OAuth::Reject => Err(Refusal::new(Code::UnsupportedToken, Reason::OAuthRejected)
             .token(Some(Kind::OAuth), id)),

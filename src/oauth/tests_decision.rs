@@ -46,19 +46,40 @@ fn a_verified_token_binds_its_account() {
     r.header(b"authorization", auth.as_bytes());
     let d = p.decide(&r, NOW);
     let json = d.to_json();
-    assert!(json.contains(r#""token_kind":"oauth""#) && json.contains(r#""account_id":"70471823510118""#), "{json}");
-    let set: alloc::vec::Vec<_> = d.set_headers().map(|(n, v)| format!("{n}: {}", v.as_str())).collect();
-    assert!(set.iter().any(|h| h == "x-dbt-account-id: 70471823510118"), "{set:?}");
+    assert!(
+        json.contains(r#""token_kind":"oauth""#)
+            && json.contains(r#""account_id":"70471823510118""#),
+        "{json}"
+    );
+    let set: alloc::vec::Vec<_> = d
+        .set_headers()
+        .map(|(n, v)| format!("{n}: {}", v.as_str()))
+        .collect();
+    assert!(
+        set.iter().any(|h| h == "x-dbt-account-id: 70471823510118"),
+        "{set:?}"
+    );
 }
 
 #[test]
 fn failures_name_the_check_and_map_to_their_codes() {
     let p = policy("");
-    let expired = sign("RS256", Some("rsa1"), &claims("").replace(&format!("{}", NOW + 300), &format!("{}", NOW - 300)));
+    let expired = sign(
+        "RS256",
+        Some("rsa1"),
+        &claims("").replace(&format!("{}", NOW + 300), &format!("{}", NOW - 300)),
+    );
     let (v, c, a, m) = decide(&p, OURS, &expired);
     assert_eq!((v, c, a), (Verdict::Deny, Code::ExpiredToken, None));
-    assert_eq!(m, "This OAuth token failed verification: it has expired (exp).");
-    let wrong_aud = sign("ES256", Some("ec1"), &claims("").replace("dbt-cloud-api", "other"));
+    assert_eq!(
+        m,
+        "This OAuth token failed verification: it has expired (exp)."
+    );
+    let wrong_aud = sign(
+        "ES256",
+        Some("ec1"),
+        &claims("").replace("dbt-cloud-api", "other"),
+    );
     let (_, c, _, m) = decide(&p, OURS, &wrong_aud);
     assert_eq!(c, Code::InvalidToken);
     assert!(m.contains("audience (aud)") && !m.contains("other"), "{m}");
@@ -70,7 +91,11 @@ fn failures_name_the_check_and_map_to_their_codes() {
     r.header(b"authorization", auth.as_bytes());
     let reply = p.decide(&r, NOW).reply().unwrap();
     assert_eq!(reply.status, 401);
-    let www = reply.headers.iter().find(|(n, _)| *n == "www-authenticate").unwrap();
+    let www = reply
+        .headers
+        .iter()
+        .find(|(n, _)| *n == "www-authenticate")
+        .unwrap();
     assert!(www.1.contains(r#"error="invalid_token""#), "{}", www.1);
     assert!(!reply.body.contains(&expired[expired.len() - 20..]));
 }
@@ -86,13 +111,27 @@ fn report_mode_lets_a_bad_token_through_marked() {
 #[test]
 fn the_policy_reader_names_oauth_paths() {
     for (doc, want) in [
-        (r#"{"registry":{"tokens":[]},"oauth":"verify"}"#, "oauth: expected \"forward\", \"reject\" or {\"verify\": {…}}"),
-        (r#"{"registry":{"tokens":[]},"oauth":{"verify":{}}}"#, "oauth.verify.issuer: missing field"),
-        (r#"{"registry":{"tokens":[]},"oauth":{"check":{}}}"#, "oauth.check: unknown field"),
+        (
+            r#"{"registry":{"tokens":[]},"oauth":"verify"}"#,
+            "oauth: expected \"forward\", \"reject\" or {\"verify\": {…}}",
+        ),
+        (
+            r#"{"registry":{"tokens":[]},"oauth":{"verify":{}}}"#,
+            "oauth.verify.issuer: missing field",
+        ),
+        (
+            r#"{"registry":{"tokens":[]},"oauth":{"check":{}}}"#,
+            "oauth.check: unknown field",
+        ),
     ] {
         let errs = Policy::from_json(doc).unwrap_err().to_string();
         assert!(errs.lines().any(|l| l.starts_with(want)), "{want}\n{errs}");
     }
     let p = policy("");
-    assert!(p.summary().contains("OAuth tokens verified (RS256, ES256; 2 keys; account claim bound)"), "{}", p.summary());
+    assert!(
+        p.summary()
+            .contains("OAuth tokens verified (RS256, ES256; 2 keys; account claim bound)"),
+        "{}",
+        p.summary()
+    );
 }

@@ -272,7 +272,11 @@ impl Policy {
                     ", OAuth tokens verified ({}; {} keys{})",
                     algs.join(", "),
                     v.key_count(),
-                    if v.binds_account() { "; account claim bound" } else { "" }
+                    if v.binds_account() {
+                        "; account claim bound"
+                    } else {
+                        ""
+                    }
                 ));
             }
         }

@@ -190,7 +190,10 @@ fn build(top: Top<'_>, fetching: bool, r: &mut Reader<'_>) -> Option<Policy> {
         Json::Str(s) if s == "forward" => Some(OAuth::Forward),
         Json::Str(s) if s == "reject" => Some(OAuth::Reject),
         _ => {
-            r.error("oauth", r#"expected "forward", "reject" or {"verify": {…}}"#);
+            r.error(
+                "oauth",
+                r#"expected "forward", "reject" or {"verify": {…}}"#,
+            );
             None
         }
     });
