@@ -11,10 +11,11 @@
 use std::hint::black_box;
 
 use base64ct::{Base64UrlUnpadded as B64, Encoding};
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use rsa::traits::PublicKeyParts;
 use sha2::{Digest, Sha256};
 use tokengate::oauth::{Cache, Verified, Verifier};
+use tokengate::{Policy, Request};
 
 const NOW: i64 = 1_795_000_000;
 
@@ -25,6 +26,32 @@ struct Keys {
 
 fn b64(b: &[u8]) -> String {
     B64::encode_string(b)
+}
+
+fn jwks(k: &Keys) -> String {
+    let p = k.ec.verifying_key().to_encoded_point(false);
+    format!(
+        r#"{{"keys":[{{"kty":"RSA","kid":"r","n":"{}","e":"{}"}},{{"kty":"EC","crv":"P-256","kid":"e","x":"{}","y":"{}"}}]}}"#,
+        b64(&k.rsa.n().to_bytes_be()),
+        b64(&k.rsa.e().to_bytes_be()),
+        b64(p.x().unwrap()),
+        b64(p.y().unwrap())
+    )
+}
+
+fn policy(k: &Keys) -> Policy {
+    let json = format!(
+        r#"{{"registry":{{"tokens":[]}},"oauth":{{"verify":{{"issuer":"https://issuer.test/","audiences":["api"],
+        "algorithms":["RS256","ES256"],"account_claim":"acct","jwks":{}}}}}}}"#,
+        jwks(k)
+    );
+    Policy::from_json(&json).unwrap()
+}
+
+fn decide(p: &Policy, auth: &str) -> u16 {
+    let mut r = Request::new(b"GET", b"/api/v2/accounts/70471823510118/jobs/");
+    r.header(b"authorization", auth.as_bytes());
+    p.decide(&r, NOW).status()
 }
 
 fn verifier(k: &Keys) -> Verifier {
@@ -100,6 +127,25 @@ fn benches(c: &mut Criterion) {
             cache.get(&d, NOW)
         })
     });
+
+    // The whole decision: warm (every request after the first) and cold (a fresh policy clone,
+    // whose cache is empty, made outside the timed part).
+    let p = policy(&keys);
+    for alg in ["RS256", "ES256"] {
+        let auth = format!("Bearer {}", token(&keys, alg));
+        assert_eq!(decide(&p, &auth), 200);
+        let a = alg.to_lowercase();
+        c.bench_function(&format!("decide/oauth-{a}-cached"), |b| {
+            b.iter(|| decide(&p, black_box(&auth)))
+        });
+        c.bench_function(&format!("decide/oauth-{a}-uncached"), |b| {
+            b.iter_batched(
+                || p.clone(),
+                |fresh| decide(&fresh, black_box(&auth)),
+                BatchSize::SmallInput,
+            )
+        });
+    }
 }
 
 criterion_group!(oauth, benches);
