@@ -21,13 +21,16 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
-// The pipeline's stages, in the order a request meets them.
-mod decide; // the twelve steps (SPEC §6)
-pub mod oauth; // JWT verification (SPEC §11)
-mod policy; // the policy and registry it is decided against (SPEC §3, §4, §10)
+// The pipeline's stages, in the order a request meets them: `request` reads it (SPEC §2, §5),
+// `policy` holds what it is decided against (§3, §4, §10), `token` classifies the credential
+// (§1), `oauth` verifies JWTs (§11), `decide` runs the twelve steps (§6) and `render` writes
+// replies and decision JSON (§7, §9).
+mod decide;
+pub mod oauth;
+mod policy;
 mod render;
-mod request; // reading the request: path, host, credential (SPEC §2, §5)
-mod token; // token kinds and shapes (SPEC §1) // denial replies and decision JSON (SPEC §7, §9)
+mod request;
+mod token;
 
 mod bytes;
 mod code;

@@ -47,7 +47,7 @@ fn log() -> String {
         r#"{"time":"2026-11-02T10:00:00.120Z","method":"GET","path":"/api/v2/accounts/70471823510118/jobs/","status":200,"user_agent":"curl/8.5.0","code":"ok","token_id":"5afafbda4476","token_kind":"user_key","account_id":null,"client":null,"would_deny":null,"advice":"user_key_deprecated"}"#,
         r#"{"time":"2026-11-01T09:00:00.000Z","method":"GET","path":"/api/v2/accounts/","status":200,"user_agent":"python-requests/2.31","code":"endpoint_sunset","token_id":"5afafbda4476","token_kind":"user_key","would_deny":"endpoint_sunset"}"#,
         r#"{"time":"2026-11-01T09:30:00.000Z","method":"GET","path":"/api/v2/accounts/","status":200,"user_agent":"python-requests/2.31","code":"endpoint_sunset","token_id":"aaaaaaaaaaaa","token_kind":"user_key","would_deny":"endpoint_sunset"}"#,
-        r#"{"time":"2026-11-03T00:00:00.000Z","method":"GET","path":"/api/v2/accounts/70471823510118/projects/12/","status":200,"user_agent":"terraform-provider-dbtcloud/1.3.0","code":"ok","token_id":"64e4c07917ae","token_kind":"pat","account_id":"70471823510118","client":"production Terraform","advice":"service_token_expected"}"#,
+        r#"{"time":"2026-11-03T00:00:00.000Z","method":"GET","path":"/api/v2/accounts/70471823510118/projects/12/","status":200,"user_agent":"terraform-provider-dbtcloud/1.3.0","code":"ok","token_id":"64e4c07917ae","token_kind":"pat","account_id":"70471823510118","client":"production Terraform","advice":"service_token_advised"}"#,
         r#"{"time":"2026-11-03T00:00:01.000Z","method":"GET","path":"/api/v2/accounts/9007199254740993/","status":200,"user_agent":"curl/8.5.0","code":"account_mismatch","token_id":"64e4c07917ae","token_kind":"pat","would_deny":"account_mismatch"}"#,
         r#"{"time":"2026-11-03T00:00:02.000Z","method":"GET","path":"/api/v2/accounts/70471823510118/","status":200,"user_agent":"terraform-provider-dbtcloud/1.3.0","code":"ok","token_id":"svc-harvest-prod","token_kind":"service","account_id":"70471823510118","client":"production Terraform"}"#,
         "this line is not JSON",
@@ -128,7 +128,7 @@ fn the_terminal_report_fits_a_screen_and_says_what_to_do() {
     assert!(text.lines().count() <= 40, "{text}");
     assert!(text
         .starts_with("tokengate report: 7 requests, 2026-11-01T09:00:00Z to 2026-11-03T00:00:03Z"));
-    assert!(text.contains("1 unparseable lines skipped"));
+    assert!(text.contains("1 unparseable line skipped"));
     assert!(text.contains(
         "1. Legacy user API keys: 2 keys, 3 requests. Next: give each user a personal access token"
     ));

@@ -269,7 +269,7 @@ fn a_failed_fetch_keeps_the_last_good_registry_and_backs_off() {
     let token = host.calls().last().unwrap().token;
     root.on_http_call_response(token, 0, 0, 0);
     assert_eq!(
-        host.logged("no response (timeout, reset or no healthy host)")
+        host.logged("no response (timeout, reset, no healthy host, or a document over")
             .len(),
         1
     );

@@ -206,11 +206,11 @@ impl Sync {
         match shared.set(&self.meta_key, &leased.encode(), cas) {
             Ok(()) => {
                 self.in_flight = true;
-                // Revalidate only a document this root can fall back on.
-                let if_none_match = (meta.generation > 0
-                    && meta.generation == self.loaded
-                    && !meta.etag.is_empty())
-                .then_some(meta.etag);
+                // Revalidate the stored document, even one this root has not adopted yet: on a
+                // 304 it adopts the stored copy on its next tick rather than fetching a second
+                // copy of the same document under a new generation.
+                let if_none_match =
+                    (meta.generation > 0 && !meta.etag.is_empty()).then_some(meta.etag);
                 Some(Fetch { if_none_match })
             }
             Err(_) => None,
@@ -225,11 +225,14 @@ impl Sync {
     /// Records how the fetch ended. On `Fresh`, returns the generation it was stored under.
     pub fn finish(&mut self, now: i64, outcome: Outcome<'_>, shared: &dyn Shared) -> Option<u64> {
         self.in_flight = false;
+        let fresh = matches!(outcome, Outcome::Fresh { .. });
         let failed = matches!(outcome, Outcome::Failed);
         let (stored, etag) = match outcome {
-            Outcome::Fresh { etag, json } => (Some(self.store(json, shared)?), etag),
+            Outcome::Fresh { etag, json } => (self.store(json, shared), etag),
             Outcome::NotModified | Outcome::Failed => (None, None),
         };
+        // A document that could not be shared counts as a failed fetch: retried with back-off.
+        let failed = failed || (fresh && stored.is_none());
         for _ in 0..8 {
             let (mut meta, cas) = self.read_meta(shared);
             if let Some(generation) = stored {
@@ -419,6 +422,29 @@ mod tests {
         let doc = Sync::new("s", 60, 1000).newer(&shared).unwrap();
         assert_eq!((Some(doc.generation), doc.json), (g, json));
         assert!(split_doc(b"short".to_vec()).is_none());
+    }
+
+    #[test]
+    fn a_root_that_has_not_adopted_yet_still_revalidates() {
+        let shared = Mem::default();
+        let mut a = Sync::new("s", 60, 1000);
+        a.prepare(&shared);
+        a.claim(0, &shared).unwrap();
+        let json = &mut b"{}".to_vec();
+        a.finish(
+            0,
+            Outcome::Fresh {
+                etag: Some("\"e\""),
+                json,
+            },
+            &shared,
+        );
+        let mut b = Sync::new("s", 60, 1000);
+        let fetch = b.claim(60, &shared).unwrap();
+        assert_eq!(fetch.if_none_match.as_deref(), Some("\"e\""));
+        b.finish(60, Outcome::NotModified, &shared);
+        // The 304 left the stored document for b to adopt, under the same generation.
+        assert_eq!(b.newer(&shared).unwrap().generation, 1);
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub struct Decision<'a> {
     pub(crate) policy: &'a Policy,
     pub(crate) names: &'a [&'a [u8]],
     /// Bit `i`: `names[i]` is removed before the request goes on (step 1).
-    pub(crate) strip: u64,
+    pub(crate) strip: u128,
     pub(crate) problem_json: bool,
     /// An `auth: none` route: nothing to add.
     pub(crate) public: bool,
@@ -151,7 +151,7 @@ impl<'a> Decision<'a> {
         self.names
             .iter()
             .enumerate()
-            .filter(move |(i, _)| going_on && self.strip & (1u64 << (*i as u32 & 63)) != 0)
+            .filter(move |(i, _)| going_on && self.strip & (1u128 << (*i as u32 & 127)) != 0)
             .map(|(_, n)| *n)
             .filter(move |n| {
                 !self

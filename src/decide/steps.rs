@@ -128,14 +128,14 @@ impl<'a> Allowed<'a> {
 }
 
 /// Step 1: which of the client's header names to remove (bit `i` for `req.names()[i]`).
-pub(super) fn strip(policy: &Policy, req: &Request<'_>) -> u64 {
-    let mut mask = 0u64;
+pub(super) fn strip(policy: &Policy, req: &Request<'_>) -> u128 {
+    let mut mask = 0u128;
     for (i, name) in req.names().iter().enumerate() {
         let hit = policy.strip.iter().any(|s| {
             same_header_name(name, s.as_bytes()) && (s != FORWARDED_HEADER || req.forwarded_host)
         });
         if hit {
-            mask |= 1u64 << (i as u32 & 63);
+            mask |= 1u128 << (i as u32 & 127);
         }
     }
     mask

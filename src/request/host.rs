@@ -15,6 +15,8 @@ pub(crate) fn authority<'a>(req: &Request<'a>) -> Result<Option<&'a [u8]>, Ambig
         (None, h) => h,
     };
     match named {
+        // A proxy joins repeated header lines with commas: that is two hosts, not a bad one.
+        Some(a) if a.contains(&b',') => Err(Ambiguity::HostRepeated),
         Some(a) if !well_formed(a) => Err(Ambiguity::HostMalformed),
         named => Ok(named),
     }
@@ -127,6 +129,8 @@ mod tests {
         assert_eq!(authority(&disagree), Err(Ambiguity::HostRepeated));
         let agree = req(&[(b":authority", b"a.dbt.com"), (b"host", b"A.dbt.com")]);
         assert_eq!(authority(&agree), Ok(Some(&b"a.dbt.com"[..])));
+        let joined = req(&[(b":authority", b"a.dbt.com,b.dbt.com")]);
+        assert_eq!(authority(&joined), Err(Ambiguity::HostRepeated));
         let empty_label = req(&[(b"host", b".gn456.us1.dbt.com")]);
         assert_eq!(authority(&empty_label), Err(Ambiguity::HostMalformed));
         assert_eq!(authority(&req(&[])), Ok(None));

@@ -75,17 +75,25 @@ pub fn svg(days: &[DayRow]) -> String {
         );
     }
     // Dates: first, last, and a few between.
-    let step = (days.len() / 6).max(1);
+    let (step, last) = ((days.len() / 6).max(1), days.len() - 1);
     for (i, d) in days.iter().enumerate() {
-        if i % step == 0 || i + 1 == days.len() {
-            let _ = write!(
-                s,
-                r#"<text x="{:.1}" y="{}" text-anchor="middle" class="tick">{}</text>"#,
-                x(i),
-                H - BOTTOM + 18.0,
-                &d.date
-            );
+        // Every `step` days, but never so close to the last date that the two overlap.
+        let shown = i == last || (i % step == 0 && last - i >= step.max(2));
+        if !shown {
+            continue;
         }
+        let anchor = match i {
+            0 if days.len() > 1 => "start",
+            i if i == last && days.len() > 1 => "end",
+            _ => "middle",
+        };
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{}" text-anchor="{anchor}" class="tick">{}</text>"#,
+            x(i),
+            H - BOTTOM + 18.0,
+            &d.date
+        );
     }
     for (name, colour, value) in SERIES {
         let points: Vec<String> = days

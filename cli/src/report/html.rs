@@ -27,11 +27,11 @@ pub fn esc(s: &str) -> String {
 const STYLE: &str = "body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1040px;padding:0 1rem;color:#111827}\
 h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.1rem;margin:2rem 0 .4rem}\
 .muted{color:#6b7280;fill:#6b7280}.next{margin:.2rem 0 .6rem}.ok{color:#047857}\
-.cards{display:flex;gap:.75rem;flex-wrap:wrap;margin:1rem 0}.card{border:1px solid #e5e7eb;border-radius:8px;padding:.5rem .9rem;min-width:9rem}\
+.cards{display:flex;gap:.75rem;margin:1rem 0}.card{flex:1 1 0;border:1px solid #e5e7eb;border-radius:8px;padding:.5rem .9rem}\
 .card b{display:block;font-size:1.4rem}.chart{width:100%;height:auto;border:1px solid #e5e7eb;border-radius:8px}\
 .tick{font-size:12px;fill:#4b5563}.legend{font-size:13px;fill:#111827}\
 table{border-collapse:collapse;width:100%;font-size:13.5px}th,td{text-align:left;vertical-align:top;padding:.3rem .5rem;border-bottom:1px solid #e5e7eb}\
-th{background:#f9fafb}td.n{text-align:right;font-variant-numeric:tabular-nums}code{font-size:12.5px;word-break:break-all}";
+th{background:#f9fafb}td.n{text-align:right;font-variant-numeric:tabular-nums}td.t{white-space:nowrap}code{font-size:12.5px;word-break:break-all}";
 
 fn list(v: &[String]) -> String {
     if v.is_empty() {
@@ -64,8 +64,9 @@ fn table(
     }
     let _ = write!(
         out,
-        r#"<p class="next">{} requests. <b>Next:</b> {}.</p><table><thead><tr>"#,
+        r#"<p class="next">{} request{}. <b>Next:</b> {}.</p><table><thead><tr>"#,
         group(s.requests),
+        if s.requests == 1 { "" } else { "s" },
         esc(next)
     );
     for c in cols {
@@ -97,6 +98,11 @@ fn td(s: String) -> String {
     format!("<td>{s}</td>")
 }
 
+/// A moment, kept on one line.
+fn when(s: &Option<String>) -> String {
+    format!(r#"<td class="t">{}</td>"#, opt(s))
+}
+
 pub fn render(r: &Report) -> String {
     let mut out = String::with_capacity(16 * 1024);
     out.push_str(r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>tokengate migration report</title><style>"#);
@@ -109,7 +115,11 @@ pub fn render(r: &Report) -> String {
         opt(&r.from),
         opt(&r.to),
         if r.unparseable > 0 {
-            format!("; {} unparseable lines skipped", group(r.unparseable))
+            format!(
+                "; {} unparseable line{} skipped",
+                group(r.unparseable),
+                if r.unparseable == 1 { "" } else { "s" }
+            )
         } else {
             String::new()
         }
@@ -152,8 +162,8 @@ pub fn render(r: &Report) -> String {
             vec![
                 td(esc(&who(x))),
                 n(x.requests),
-                td(opt(&x.first_seen)),
-                td(opt(&x.last_seen)),
+                when(&x.first_seen),
+                when(&x.last_seen),
                 td(list(&x.user_agents)),
                 td(list(&x.endpoints)),
             ]

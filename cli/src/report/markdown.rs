@@ -43,7 +43,12 @@ fn title(out: &mut String, t: &str, s: &Section, next: &str) -> bool {
         let _ = writeln!(out, "None seen.\n");
         return false;
     }
-    let _ = writeln!(out, "{} requests. **Next:** {next}.\n", group(s.requests));
+    let _ = writeln!(
+        out,
+        "{} request{}. **Next:** {next}.\n",
+        group(s.requests),
+        if s.requests == 1 { "" } else { "s" }
+    );
     true
 }
 
@@ -70,8 +75,9 @@ pub fn render(r: &Report) -> String {
     if r.unparseable > 0 {
         let _ = writeln!(
             out,
-            "{} unparseable lines were skipped.",
-            group(r.unparseable)
+            "{} unparseable line{} skipped.",
+            group(r.unparseable),
+            if r.unparseable == 1 { " was" } else { "s were" }
         );
     }
     if r.undecided > 0 {

@@ -134,15 +134,14 @@ struct Seen<'s> {
     token_id: Option<&'s str>,
 }
 
-/// The decision codes and advice the report sorts by (SPEC §8, §10).
+/// The decision codes and advice codes the report sorts by (SPEC §8, §9, §10).
 const ENDPOINT_SUNSET: &str = "endpoint_sunset";
 const ACCOUNT_MISMATCH: &str = "account_mismatch";
 const KIND_NOT_ALLOWED: &str = "token_kind_not_allowed";
-
-/// Advice that a deprecation (not a client rule) gave.
-fn deprecation_advice(a: &str) -> bool {
-    a.contains("deprecat") || a.contains("sunset")
-}
+/// Allowed inside an endpoint's deprecation window.
+const ENDPOINT_DEPRECATED: &str = "endpoint_deprecated";
+/// A client rule that expects service tokens met another kind.
+const SERVICE_TOKEN_ADVISED: &str = "service_token_advised";
 
 impl Tally {
     pub fn unparseable(&mut self) {
@@ -182,13 +181,13 @@ impl Tally {
         if retired {
             let ep = endpoint(seen.path.unwrap_or("-"));
             self.retired_endpoints.count(&ep, &seen);
-        } else if advice.is_some_and(|a| a.contains("endpoint") && deprecation_advice(a)) {
+        } else if advice == Some(ENDPOINT_DEPRECATED) {
             let ep = endpoint(seen.path.unwrap_or("-"));
             self.deprecated_endpoints.count(&ep, &seen);
         }
         if let (Some("pat"), Some(client)) = (kind, client) {
-            let client_said =
-                advice.is_some_and(|a| !deprecation_advice(a)) || code == KIND_NOT_ALLOWED;
+            // Reported (the advice), or refused by a `deny` rule.
+            let client_said = advice == Some(SERVICE_TOKEN_ADVISED) || code == KIND_NOT_ALLOWED;
             if client_said {
                 let key = format!("{token}\u{0}{}", tidy(client));
                 self.service_token_advised.count(&key, &seen);
@@ -244,7 +243,7 @@ mod tests {
         let t = tally(&[
             r#"{"time":"2026-11-02T10:00:00.000Z","path":"/api/v2/accounts/1/jobs/","code":"ok","token_kind":"user_key","token_id":"k1","user_agent":"curl/8"}"#,
             r#"{"time":"2026-11-01T09:00:00.000Z","path":"/api/v2/accounts/","code":"endpoint_sunset","token_kind":"user_key","token_id":"k1","would_deny":"endpoint_sunset"}"#,
-            r#"{"time":"2026-11-03T00:00:00.000Z","path":"/api/v2/accounts/7/","code":"ok","token_kind":"pat","token_id":"p1","client":"production Terraform","advice":"service_token_expected"}"#,
+            r#"{"time":"2026-11-03T00:00:00.000Z","path":"/api/v2/accounts/7/","code":"ok","token_kind":"pat","token_id":"p1","client":"production Terraform","advice":"service_token_advised"}"#,
             r#"{"time":"2026-11-03T00:00:01.000Z","path":"/api/v2/accounts/8/","code":"account_mismatch","token_kind":"pat","token_id":"p1"}"#,
             r#"{"time":"2026-11-03T00:00:02.000Z","path":"/api/v2/accounts/7/runs/1/artifacts/x","code":"ok","token_kind":"service","token_id":"s1","advice":"endpoint_deprecated"}"#,
             r#"{"time":"2026-11-03T00:00:03.000Z","path":"/health"}"#,

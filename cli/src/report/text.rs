@@ -83,8 +83,9 @@ pub fn render(r: &Report, top: usize) -> String {
     let mut notes = Vec::new();
     if r.unparseable > 0 {
         notes.push(format!(
-            "{} unparseable lines skipped",
-            group(r.unparseable)
+            "{} unparseable line{} skipped",
+            group(r.unparseable),
+            if r.unparseable == 1 { "" } else { "s" }
         ));
     }
     if r.undecided > 0 {
