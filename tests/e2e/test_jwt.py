@@ -1,6 +1,6 @@
-"""The JWT table (jwt_cases.mjs) through tokengate's Envoy filter and its CLI: every case gives
-the table's code from both, with the same status, challenge and body, and an allowed token's
-account claim reaches the upstream as the account header. test_jwt_authn.py puts the same
+"""The JWT table (jwt_cases.mjs) through tokengate's Envoy fronts (the proxy-wasm filter and the
+native module) and its CLI: every case gives the table's code from each, with the same status,
+challenge and body, and an allowed token's account claim reaches the upstream as its header. test_jwt_authn.py puts the same
 tokens through Envoy's own jwt_authn; js/test/jwt.test.mjs through the JS package."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import pytest
 import jwt_kit
 import policy_kit as pk
 from conftest import upstream_headers, wire_code
-from harness import wasm_filter
 
 NOW = int(time.time())
 TABLE = jwt_kit.cases(NOW)
@@ -22,8 +21,8 @@ POLICY = jwt_kit.policy(TABLE)
 
 
 @pytest.fixture(scope="module")
-def envoy(launch, filter_wasm):
-    return launch([wasm_filter(filter_wasm, json.dumps(POLICY))])
+def envoy(launch, front):
+    return launch([front.filter(json.dumps(POLICY))])
 
 
 @pytest.fixture(scope="module")
