@@ -64,3 +64,22 @@ def test_cli_and_envoy_decide_the_table(cli_bin, policy_file, envoy, case):
 def test_the_table_is_big_enough():
     assert len(TABLE["cases"]) >= 20
     assert {c["code"] for c in TABLE["cases"]} >= {"ok", "invalid_token", "expired_token", "account_mismatch"}
+
+
+INSPECTED = {"rs256_valid": [], "expired": ["exp"], "wrong_audience": ["aud"], "unknown_kid": ["kid"],
+             "tampered_payload": ["signature"], "hs256_keyed_with_rsa_public_key": ["alg"],
+             "account_claim_missing": ["account_claim"]}
+
+
+@pytest.mark.parametrize("case_id", sorted(INSPECTED))
+def test_cli_inspect_shows_claims_and_failed_checks_never_the_signature(cli_bin, policy_file, case_id):
+    case = next(c for c in TABLE["cases"] if c["id"] == case_id)
+    p = subprocess.run([str(cli_bin), "inspect", "--policy", str(policy_file), "--now", pk.rfc3339(NOW)],
+                       input=case["token"], capture_output=True, text=True, timeout=30)
+    out = json.loads(p.stdout)
+    assert [f["check"] for f in out["failed_checks"]] == INSPECTED[case_id]
+    assert out["verified"] is (not INSPECTED[case_id])
+    assert p.returncode == (0 if out["verified"] else 1)
+    assert out["jwt"]["claims"]["iss"] == TABLE["policy_oauth"]["verify"]["issuer"]
+    signature = case["token"].rsplit(".", 1)[1]
+    assert signature not in p.stdout and out["jwt"]["signature_bytes"] > 0
