@@ -272,3 +272,10 @@ def test_figures(results):
     f = figures(results)
     FIGURES.append(f"differential total            {f['variants']:4} variants, {f['allowed']:4} allowed, "
                    f"{f['ran']:4} ran a view, {f['mismatches']:3} mismatches")
+
+
+def test_fuzz_seeds_are_this_corpus():
+    """The `differential` fuzz target starts from this corpus (fuzz/seeds/differential)."""
+    d = ROOT / "fuzz" / "seeds" / "differential"
+    got = {p.name: p.read_bytes() for p in d.iterdir()} if d.is_dir() else {}
+    assert got == corpus.seeds(), "rewrite them: python3 tests/e2e/differential/corpus.py fuzz/seeds/differential"
