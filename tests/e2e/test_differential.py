@@ -236,7 +236,7 @@ def figures(res: dict, cls: str | None = None) -> dict:
 def test_the_corpus_exercises_the_views(results):
     """Not vacuous: the baseline requests are served, and every view ran at least once."""
     f = figures(results)
-    assert f["variants"] > 1600 and f["ran"] > 300, f
+    assert f["variants"] > 1600 and f["ran"] > 250, f
     views = {o.seen["ran"]["view"] for _, o, _ in results.values() if o.reached and o.seen["ran"]}
     want = {"v2-account-detail", "job-list", "job-run", "user-list", "run-list", "run-artifact",
             "project-list", "project-detail", "v3-account-detail", "graphql", "health"}
