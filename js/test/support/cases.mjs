@@ -19,6 +19,9 @@ export const variants = {
   report: { ...policy(), mode: 'report' },
   oauthReject: { ...policy(), oauth: 'reject' },
   queryToken: { ...policy(), query_token: true },
+  // The cross-account endpoints retired for every kind, not only for legacy keys.
+  retiredForAll: { ...policy(), deprecations: { ...policy().deprecations,
+    endpoints: policy().deprecations.endpoints.map(({ kinds, ...e }) => e) } },
 };
 const dir = mkdtempSync(join(tmpdir(), 'tokengate-spec-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -64,13 +67,18 @@ export const CASES = [
   { name: '3 auth none', url: '/health', code: 'ok', status: 200, allow: true,
     check: (d) => assert.deepEqual(d.upstreamHeaders, {}) },
   // Step 4: sunset endpoints, before any credential is read.
-  { name: '4 sunset endpoint', url: 'https://ab123.us1.dbt.com/api/v2/accounts/', code: 'endpoint_sunset', status: 410,
+  { name: '4 sunset endpoint, for every kind: before any credential', policy: 'retiredForAll',
+    url: 'https://ab123.us1.dbt.com/api/v2/accounts/', code: 'endpoint_sunset', status: 410,
     check: (d) => {
       assert.equal(d.responseHeaders.sunset, 'Tue, 30 Apr 2024 00:00:00 GMT');
       assert.match(d.responseHeaders.link, /rel="deprecation"/);
     } },
-  { name: '4 sunset endpoint without the trailing slash', url: '/api/v3/accounts', headers: [auth(TOKENS.pat_spice)],
-    code: 'endpoint_sunset', status: 410 },
+  { name: '4 sunset endpoint without the trailing slash', policy: 'retiredForAll', url: '/api/v3/accounts',
+    headers: [auth(TOKENS.pat_spice)], code: 'endpoint_sunset', status: 410 },
+  { name: '4 retired for legacy keys only: a legacy key is refused once its kind is known', now: '2024-06-01T00:00:00Z',
+    url: '/api/v3/accounts/', headers: [auth(TOKENS.user_key)], code: 'endpoint_sunset', status: 410 },
+  { name: '4 retired for legacy keys only: a PAT goes on', url: '/api/v3/accounts/', headers: [auth(TOKENS.pat_spice)],
+    code: 'ok', status: 200, allow: true },
   // Step 5: the credential.
   { name: '5 no credential', url: `/api/v2/accounts/${SPICE}/`, code: 'missing_token', status: 401,
     check: (d) => assert.equal(d.responseHeaders['www-authenticate'], 'Bearer realm="dbt"') },
