@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -307,3 +308,42 @@ def test_a_token_filed_under_another_kind_is_unknown(misfiled_edge, proto):
     out = send(misfiled_edge, "GET", f"/api/v2/accounts/{corpus.G}/jobs/",
                [("Host", "api.us1.dbt.com"), ("Authorization", f"Token {TOKENS['user_key']}")], proto)
     assert out.reached and out.seen["ran"]["account"] == int(corpus.G), out
+
+
+_CLI_DECISIONS: dict = {}
+
+
+def cli_decisions(cli_bin) -> dict:
+    """{variant id: (allow, code)} from `tokengate check` for every HTTP/1.1 variant (run once)."""
+    if not _CLI_DECISIONS:
+        policy = ROOT / "examples" / "policy.json"
+
+        def one(v):
+            args = [str(cli_bin), "check", "--policy", str(policy), "--method", v.method, "--url", v.target]
+            for name, value in v.all_headers(TOKENS):
+                args += ["--header", f"{name}: {value}"]
+            p = subprocess.run(args, capture_output=True, text=True, timeout=30)
+            assert p.returncode in (0, 1), (v.id, p.stderr)
+            d = json.loads(p.stdout)
+            return v.id, (d["allow"], d["code"])
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            _CLI_DECISIONS.update(pool.map(one, [v for v in corpus.variants() if v.proto == "h1"]))
+    return _CLI_DECISIONS
+
+
+def test_the_cli_decides_the_corpus_as_envoy_does(results, cli_bin):
+    """The same core behind the CLI: every HTTP/1.1 variant Envoy's codec let reach the filter
+    gets the same verdict and code from `tokengate check` (so the CLI refuses each class too)."""
+    cli = cli_decisions(cli_bin)
+    differ, compared = [], 0
+    for vid, (allow, code) in sorted(cli.items()):
+        _, out, _ = results[vid]
+        if out.code is not None and (out.code.startswith("envoy") or out.code.startswith("no answer")):
+            continue  # Envoy itself refused it before any filter ran
+        compared += 1
+        edge = (True, "ok") if out.reached else (False, out.code)
+        if (allow, code) != edge:
+            differ.append(f"{vid}: cli {(allow, code)}, envoy {edge}")
+    FIGURES.append(f"differential cli parity        {compared:4} variants compared, {len(differ)} differ")
+    assert compared > 700 and not differ, "\n".join(differ[:40])
