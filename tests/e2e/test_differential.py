@@ -294,16 +294,16 @@ def mismatch_report(res: dict, cls: str) -> str:
     pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="known mismatch in the core")) if c in KNOWN_MISMATCHES else c
     for c in corpus.CLASSES
 ])
-def test_no_mismatch(results, cls):
+def test_no_mismatch(results, front, cls):
     f = figures(results, cls)
-    FIGURES.append(f"differential {cls:16} {f['variants']:4} variants, {f['allowed']:4} allowed, "
+    FIGURES.append(f"differential {front.name:6} {cls:16} {f['variants']:4} variants, {f['allowed']:4} allowed, "
                    f"{f['ran']:4} ran a view, {f['mismatches']:3} mismatches")
     assert f["mismatches"] == 0, f"{f}\n{mismatch_report(results, cls)}"
 
 
-def test_figures(results):
+def test_figures(results, front):
     f = figures(results)
-    FIGURES.append(f"differential total            {f['variants']:4} variants, {f['allowed']:4} allowed, "
+    FIGURES.append(f"differential {front.name:6} total            {f['variants']:4} variants, {f['allowed']:4} allowed, "
                    f"{f['ran']:4} ran a view, {f['mismatches']:3} mismatches")
 
 
@@ -364,7 +364,7 @@ def cli_decisions(cli_bin) -> dict:
     return _CLI_DECISIONS
 
 
-def test_the_cli_decides_the_corpus_as_envoy_does(results, cli_bin):
+def test_the_cli_decides_the_corpus_as_envoy_does(results, front, cli_bin):
     """The same core behind the CLI: every HTTP/1.1 variant Envoy's codec let reach the filter
     gets the same verdict and code from `tokengate check` (so the CLI refuses each class too)."""
     cli = cli_decisions(cli_bin)
@@ -377,5 +377,5 @@ def test_the_cli_decides_the_corpus_as_envoy_does(results, cli_bin):
         edge = (True, "ok") if out.reached else (False, out.code)
         if (allow, code) != edge:
             differ.append(f"{vid}: cli {(allow, code)}, envoy {edge}")
-    FIGURES.append(f"differential cli parity        {compared:4} variants compared, {len(differ)} differ")
+    FIGURES.append(f"differential {front.name:6} cli parity       {compared:4} variants compared, {len(differ)} differ")
     assert compared > 700 and not differ, "\n".join(differ[:40])
