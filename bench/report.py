@@ -86,7 +86,6 @@ mock = {n: load(f"mockhost-{n}.json") for n in
         ["tokengate_noop", "tokengate_envoy", "tokengate_noop.trimmed", "tokengate_envoy.trimmed"]}
 ladder = load_checked_in("envoy/ladder.json")
 before_after = load_checked_in("envoy/before-after.json")
-whatif = load_checked_in("whatif/results.json")
 targets = []  # (what, target, figure, ok)
 
 w("# Benchmarks")
@@ -402,47 +401,6 @@ if envoy:
               f"{'–' if k == 'none' else span([a - b for a, b in zip(vals, base)], us)} |")
         w("")
 
-# ---------------------------------------------------------------- what-if
-if whatif:
-    w("## Two fixes, measured before they landed")
-    w("")
-    w(f"On commit `{whatif['commit']}` ({whatif['date']}) the benchmarks were run against a scratch copy of "
-      "the repository with two edits to code the core's and the JS package's owners hold, alternating with "
-      "the tree as it was (the script and the edits are in that commit's `bench/whatif/`): **escape** — "
-      "`src/jsonout.rs` `escape_into` copying runs of bytes that need no escaping with one `push_str` "
-      "instead of pushing char by char; **camel** — `js/lib/api.js` camelCasing the decision's keys from a "
-      "fixed map instead of a regex replace per key per call. Both have since landed (`08be8db`, and "
-      "`5fc9f6d` with the headers crossing as one string), so today's figures above include them; these "
-      "are the figures from before.")
-    w("")
-    nb, ne = whatif["native_ns"].get("base", {}), whatif["native_ns"].get("escape", {})
-    lb, le = whatif.get("native_min_ns", {}).get("base", {}), whatif.get("native_min_ns", {}).get("escape", {})
-    if nb and ne:
-        w("Native, criterion, alternating runs (the machine was loaded during the runs as is, which "
-          "inflated their medians; the fastest samples are the steadier comparison):")
-        w("")
-        w("| native decision | median, as is | median, escape | fastest, as is | fastest, escape | change (fastest) |")
-        w("|---|---:|---:|---:|---:|---:|")
-        for k in nb:
-            if k in ne and k in lb and k in le:
-                w(f"| `{k}` | {fmt_ns(nb[k])} | {fmt_ns(ne[k])} | {fmt_ns(lb[k])} | {fmt_ns(le[k])} | "
-                  f"{100 * (le[k] / lb[k] - 1):+.0f} % |")
-        w("")
-    jb = whatif["js_calls_per_cpu_s"].get("base", {})
-    je = whatif["js_calls_per_cpu_s"].get("escape", {})
-    jc = whatif["js_calls_per_cpu_s"].get("escape-camel", {})
-    if jb:
-        w("| Node, calls per CPU second | as is | escape | escape + camel | plain JS (`createHash`) | tokengate ÷ plain JS, after both |")
-        w("|---|---:|---:|---:|---:|---:|")
-        for k in jb:
-            if k.startswith("plain_js"):
-                continue
-            plain = jc.get("plain_js " + k)
-            ratio_s = f"{jc[k] / plain:.2f}×" if plain and k in jc else "–"
-            w(f"| `{k}` | {fmt_rate(jb[k])} | {fmt_rate(je.get(k, float('nan')))} | "
-              f"{fmt_rate(jc.get(k, float('nan')))} | {fmt_rate(plain) if plain else '–'} | {ratio_s} |")
-        w("")
-
 # ---------------------------------------------------------------- sizes
 if sizes:
     w("## Sizes")
@@ -487,7 +445,8 @@ summary = ["## Targets", "", "| target | goal | figure | |", "|---|---|---|---|"
 for what, goal, fig, ok in targets:
     summary.append(f"| {what} | {goal} | {fig} | {met(ok)} |")
 summary.append("")
-fpath = os.path.join(HERE, "findings.md")
+# The prose findings (where the time goes) are kept with the other docs.
+fpath = os.path.join(HERE, "..", "docs", "findings.md")
 if os.path.exists(fpath):
     summary.append(open(fpath).read().rstrip())
     summary.append("")

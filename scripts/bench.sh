@@ -25,7 +25,7 @@ rm -f "$RES"/*
 say() { printf '\n== %s\n' "$*"; }
 # The machine is shared: note how loaded it was as each part starts.
 load_mark() { printf '{"part":"%s","load1":%s}\n' "$1" "$(cut -d' ' -f1 /proc/loadavg)" >> "$RES/load.jsonl"; }
-have_envoy_front() { [ -f envoy/Cargo.toml ] && [ -f envoy/noop/Cargo.toml ]; }
+have_envoy_front() { [ -f envoy/Cargo.toml ] && [ -f bench/noop/Cargo.toml ]; }
 
 say "setup (idempotent)"
 rustup target add wasm32-unknown-unknown wasm32-wasip1 >/dev/null 2>&1 || true

@@ -8,7 +8,7 @@ One route, answered by Envoy's direct_response (no upstream shares the cores), s
   none          no auth filter
   api_key_auth  envoy.filters.http.api_key_auth holding the same tokens
   lua           an Envoy Lua filter with the hand-written check (scheme, prefix, table, account)
-  noop          the do-nothing proxy-wasm filter (envoy/noop), same SDK and profile: the floor
+  noop          the do-nothing proxy-wasm filter (bench/noop), same SDK and profile: the floor
   tokengate     the tokengate proxy-wasm filter
   native        the tokengate native front (the dynamic module DIR/libtokengate.so, same policy)
 Each run starts one Envoy (--concurrency 1), warms it up, reads utime+stime of the process from

@@ -37,7 +37,7 @@ EDITS = [
 ]
 LABELS = {
     "none": "no filter",
-    "noop": "do-nothing filter (envoy/noop)",
+    "noop": "do-nothing filter (bench/noop)",
     "stage1": "tokengate module, returns at once from `on_http_request_headers`",
     "stage2": "+ reads the request header map (`proxy_get_header_map_pairs`)",
     "stage3": "+ reads the clock, the core decides",
