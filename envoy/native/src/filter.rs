@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use tokengate::{Decision, Policy, Request};
+use tokengate::{Policy, Request, Verdict};
 
 use crate::config::Shared;
 use crate::host::{log, log_enabled, LogLevel, Map, Stream};
+use crate::plan::Plan;
 
 /// The dynamic-metadata namespace of every decision (`%DYNAMIC_METADATA(tokengate:code)%`).
 pub const METADATA_NAMESPACE: &str = "tokengate";
@@ -31,14 +32,6 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Bit `i` of the mask of `strip_headers()` the client sent.
-fn bit(i: usize) -> u64 {
-    u32::try_from(i)
-        .ok()
-        .and_then(|i| 1u64.checked_shl(i))
-        .unwrap_or(0)
-}
-
 impl Filter {
     pub fn new(shared: Arc<Shared>) -> Filter {
         Filter {
@@ -50,50 +43,35 @@ impl Filter {
 
     pub fn on_request_headers(&mut self, stream: &mut impl Stream) -> Flow {
         let policy = self.shared.policy.load_full();
-        let (decision, present) = decide(&policy, &*stream, unix_now());
-        self.apply(stream, &policy, &decision, present)
+        let plan = decide(&policy, &*stream, unix_now());
+        self.apply(stream, plan)
     }
 
     /// Carries a decision out on the stream: the one place that knows the decision's shape.
-    fn apply(
-        &mut self,
-        stream: &mut impl Stream,
-        policy: &Policy,
-        d: &Decision,
-        present: u64,
-    ) -> Flow {
+    fn apply(&mut self, stream: &mut impl Stream, plan: Plan) -> Flow {
         let metrics = &self.shared.metrics;
-        export_metadata(stream, d);
-        if !d.allow {
-            stream.increment(metrics.denied(d.code));
-            log_decision("denied", d);
-            let headers: Vec<(&str, &str)> = d
-                .response_headers
+        export_metadata(stream, &plan);
+        if let Some(reply) = &plan.reply {
+            stream.increment(metrics.denied(plan.code));
+            log_decision("denied", &plan);
+            let headers: Vec<(&str, &str)> = reply
+                .headers
                 .iter()
                 .map(|(n, v)| (*n, v.as_str()))
                 .collect();
-            let details = format!("tokengate_{}", d.code.as_str());
+            let details = format!("tokengate_{}", plan.code.as_str());
             self.replied = true;
-            stream.send_response(
-                d.status,
-                &headers,
-                d.body.as_deref().unwrap_or("").as_bytes(),
-                &details,
-            );
+            stream.send_response(reply.status, &headers, reply.body.as_bytes(), &details);
             return Flow::Stop;
         }
-        // SPEC §6 step 1: drop client-sent identity headers, except those about to be set anyway.
-        for (i, name) in policy.strip_headers().iter().enumerate() {
-            if present & bit(i) != 0
-                && !d
-                    .upstream_headers
-                    .iter()
-                    .any(|(n, _)| n.eq_ignore_ascii_case(name))
-            {
-                stream.remove_header(Map::Request, name);
-            }
+        if plan.verdict == Verdict::Deny {
+            return internal_error(stream, &mut self.replied, "a denial without a reply");
         }
-        for (name, value) in &d.upstream_headers {
+        // The request edits, as the core lists them: step 1's removals, then the headers to set.
+        for name in &plan.remove {
+            stream.remove_header(Map::Request, name);
+        }
+        for (name, value) in plan.set_headers() {
             if !stream.set_header(Map::Request, name, value) {
                 return internal_error(
                     stream,
@@ -102,18 +80,16 @@ impl Filter {
                 );
             }
         }
-        if d.report_only {
-            stream.increment(metrics.would_deny(d.code));
-            log_decision("would deny", d);
+        if plan.verdict == Verdict::WouldDeny {
+            stream.increment(metrics.would_deny(plan.code));
+            log_decision("would deny", &plan);
         } else {
             stream.increment(metrics.allowed);
-            if d.deprecated {
+            if plan.deprecated {
                 stream.increment(metrics.deprecated_served);
             }
         }
-        if !d.response_headers.is_empty() {
-            self.pending.clone_from(&d.response_headers);
-        }
+        self.pending = plan.response;
         Flow::Continue
     }
 
@@ -136,9 +112,9 @@ impl Filter {
     }
 }
 
-/// The decision for the stream's request headers, and which `strip_headers()` the client sent.
-/// The header views end here: nothing below may hold them while the map is edited.
-fn decide(policy: &Policy, stream: &impl Stream, now: i64) -> (Decision, u64) {
+/// The decision for the stream's request headers, copied out of them: the header views end
+/// here, so nothing below can hold one while the map is edited.
+fn decide(policy: &Policy, stream: &impl Stream, now: i64) -> Plan {
     let headers = stream.request_headers();
     #[cfg(feature = "panic-marker")]
     panic_marker(&headers);
@@ -151,17 +127,10 @@ fn decide(policy: &Policy, stream: &impl Stream, now: i64) -> (Decision, u64) {
         }
     }
     let mut request = Request::new(method, target);
-    let strip = policy.strip_headers();
-    let mut present = 0u64;
     for (name, value) in &headers {
         request.header(name, value);
-        for (i, s) in strip.iter().enumerate() {
-            if name.eq_ignore_ascii_case(s.as_bytes()) {
-                present |= bit(i);
-            }
-        }
     }
-    (policy.decide(&request, now), present)
+    Plan::of(&policy.decide(&request, now))
 }
 
 /// Test builds only: a request with this header panics inside the filter.
@@ -176,29 +145,36 @@ fn panic_marker(headers: &[(&[u8], &[u8])]) {
     }
 }
 
-/// The decision as dynamic metadata, for the access log and the filters after this one.
-fn export_metadata(stream: &mut impl Stream, d: &Decision) {
-    let account = d.account_id.map(|a| a.to_string());
-    let mut entries: Vec<(&str, &str)> = Vec::with_capacity(7);
-    entries.push(("code", d.code.as_str()));
-    if let Some(t) = d.token_id.as_deref() {
-        entries.push(("token_id", t));
+/// The decision as dynamic metadata, for the access log and the filters after this one: one
+/// call, the keys that have a value.
+fn export_metadata(stream: &mut impl Stream, p: &Plan) {
+    let candidates = [
+        ("code", Some(p.code.as_str())),
+        ("token_id", p.token_id()),
+        ("token_kind", p.token_kind),
+        ("account_id", p.account_id()),
+        ("client", p.client()),
+        (
+            "would_deny",
+            (p.verdict == Verdict::WouldDeny).then(|| p.code.as_str()),
+        ),
+        ("advice", p.advice),
+    ];
+    let mut entries: [(&str, &str); 7] = [("", ""); 7];
+    let mut n = 0;
+    for (slot, (k, v)) in entries
+        .iter_mut()
+        .zip(candidates.iter().filter_map(|(k, v)| v.map(|v| (*k, v))))
+    {
+        *slot = (k, v);
+        n += 1;
     }
-    if let Some(k) = d.token_kind {
-        entries.push(("token_kind", k.as_str()));
-    }
-    if let Some(a) = account.as_deref() {
-        entries.push(("account_id", a));
-    }
-    if d.report_only {
-        entries.push(("would_deny", d.code.as_str()));
-    }
-    stream.set_metadata(METADATA_NAMESPACE, &entries);
+    stream.set_metadata(METADATA_NAMESPACE, entries.get(..n).unwrap_or_default());
 }
 
 /// One debug line per denial: the code and the token id, never the token or its digest; not
 /// even formatted unless Envoy's `dynamic_modules` logger is at debug.
-fn log_decision(what: &str, d: &Decision) {
+fn log_decision(what: &str, p: &Plan) {
     if !log_enabled(LogLevel::Debug) {
         return;
     }
@@ -206,10 +182,10 @@ fn log_decision(what: &str, d: &Decision) {
         LogLevel::Debug,
         &format!(
             "{what} {} {} token_id={} kind={}",
-            d.status,
-            d.code.as_str(),
-            d.token_id.as_deref().unwrap_or("-"),
-            d.token_kind.map_or("-", |k| k.as_str()),
+            p.status(),
+            p.code.as_str(),
+            p.token_id().unwrap_or("-"),
+            p.token_kind.unwrap_or("-"),
         ),
     );
 }
