@@ -3,12 +3,13 @@
 //! Nothing here allocates: text is rendered later, when a front asks for it.
 
 mod decision;
+mod outcome;
 mod steps;
 
 pub use decision::{Advice, Decision, HeaderValue, Verdict};
 
 use decision::AdviceFrom;
-use steps::{Allowed, Refusal, Token};
+use outcome::{Allowed, Refusal, Token};
 
 use crate::code::Code;
 use crate::messages::Reason;
@@ -74,7 +75,7 @@ impl Policy {
         };
         steps::retired_endpoint(self, &path, now)?; // 4
         let credential = steps::credential(self, req, &path)?; // 5
-        let token: Token<'a> = match steps::oauth(self, credential)? {
+        let token: Token<'a> = match steps::oauth(self, credential, now)? {
             // 6
             Some(jwt) => jwt,
             None => {

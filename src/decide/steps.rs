@@ -4,128 +4,12 @@
 use crate::bytes::same_header_name;
 use crate::code::Code;
 use crate::messages::{Reason, Subject};
-use crate::policy::{
-    sha256, ClientAction, ClientRule, Deprecation, OAuth, Policy, TokenId, FORWARDED_HEADER,
-};
+use crate::policy::{sha256, ClientAction, Deprecation, OAuth, Policy, TokenId, FORWARDED_HEADER};
 use crate::request::credential::{extract, Credential};
 use crate::request::{authority, host_account, read_path, Ambiguity, PathView, Request};
 use crate::token::{classify, entry_fits, Kind, Kinds, Shape};
 
-use super::decision::AdviceFrom;
-
-/// Why a request is refused, before it is worded or rendered.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Refusal<'a> {
-    pub code: Code,
-    pub reason: Reason<'a>,
-    pub kind: Option<Kind>,
-    pub id: Option<TokenId<'a>>,
-    pub client: Option<&'a ClientRule>,
-    /// The client rule's advice stands (a `report` rule whose kinds the token missed).
-    pub advised: bool,
-    pub deprecation: Option<&'a Deprecation>,
-}
-
-impl<'a> Refusal<'a> {
-    fn new(code: Code, reason: Reason<'a>) -> Self {
-        Refusal {
-            code,
-            reason,
-            kind: None,
-            id: None,
-            client: None,
-            advised: false,
-            deprecation: None,
-        }
-    }
-
-    fn token(mut self, kind: Option<Kind>, id: TokenId<'a>) -> Self {
-        self.kind = kind;
-        self.id = Some(id);
-        self
-    }
-
-    fn of(self, token: &Token<'a>) -> Self {
-        self.token(Some(token.kind), token.id)
-    }
-
-    fn ambiguous(a: Ambiguity) -> Self {
-        Refusal::new(Code::InvalidRequest, Reason::Ambiguous(a))
-    }
-
-    /// A refusal after a client rule matched keeps the rule, and its advice, for the operator.
-    pub fn with_client(mut self, client: ClientMatch<'a>) -> Self {
-        self.client = client.rule;
-        self.advised = client.advise;
-        self
-    }
-}
-
-/// A token the registry (or a JWT check) vouched for.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Token<'a> {
-    pub kind: Kind,
-    pub id: TokenId<'a>,
-    pub account: Option<u64>,
-}
-
-/// The credential of step 5, classified.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Presented<'a> {
-    pub bytes: &'a [u8],
-    pub shape: Shape,
-}
-
-/// The client rule a request matched, and whether its advice stands.
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct ClientMatch<'a> {
-    pub rule: Option<&'a ClientRule>,
-    pub advise: bool,
-}
-
-/// What an allowed request carries on.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Allowed<'a> {
-    pub public: bool,
-    pub reason: Reason<'a>,
-    pub token: Option<Token<'a>>,
-    pub client: Option<&'a ClientRule>,
-    pub advice: Option<AdviceFrom<'a>>,
-    pub deprecation: Option<&'a Deprecation>,
-}
-
-impl<'a> Allowed<'a> {
-    pub fn public() -> Self {
-        Allowed {
-            public: true,
-            reason: Reason::Public,
-            token: None,
-            client: None,
-            advice: None,
-            deprecation: None,
-        }
-    }
-
-    pub fn token(
-        token: Token<'a>,
-        client: ClientMatch<'a>,
-        window: Option<(&'a Deprecation, Subject)>,
-    ) -> Self {
-        let notice = window.map(|(d, s)| AdviceFrom::Deprecation(s, d.sunset_at));
-        let advice = match client.rule {
-            Some(rule) if client.advise => Some(AdviceFrom::Client(rule)),
-            _ => notice,
-        };
-        Allowed {
-            public: false,
-            reason: window.map_or(Reason::Allowed, |(d, s)| Reason::Deprecated(s, d.sunset_at)),
-            token: Some(token),
-            client: client.rule,
-            advice,
-            deprecation: window.map(|(d, _)| d),
-        }
-    }
-}
+use super::outcome::{ClientMatch, Presented, Refusal, Token};
 
 /// Step 1: which of the client's header names to remove (bit `i` for `req.names()[i]`).
 pub(super) fn strip(policy: &Policy, req: &Request<'_>) -> u128 {
@@ -241,16 +125,29 @@ pub(super) fn credential<'a>(
     }
 }
 
-/// Step 6: an OAuth token is refused, or forwarded without a registry or an account.
+/// Step 6: an OAuth token is refused, forwarded without a registry or an account, or verified
+/// (SPEC §11, in place of steps 7 and 8) and bound to its account claim at step 10.
 pub(super) fn oauth<'a>(
     policy: &Policy,
     presented: Presented<'a>,
+    now: i64,
 ) -> Result<Option<Token<'a>>, Refusal<'a>> {
     if presented.shape != Shape::Jwt {
         return Ok(None);
     }
-    let id = TokenId::of_digest(&sha256(presented.bytes));
-    match policy.oauth {
+    let digest = sha256(presented.bytes);
+    let id = TokenId::of_digest(&digest);
+    match &policy.oauth {
+        OAuth::Verify(v) => match v.verify_cached(presented.bytes, &digest, now) {
+            Ok(ok) => Ok(Some(Token {
+                kind: Kind::OAuth,
+                id,
+                account: ok.account_id,
+            })),
+            Err(e) => {
+                Err(Refusal::new(e.code(), Reason::OAuthInvalid(e)).token(Some(Kind::OAuth), id))
+            }
+        },
         OAuth::Reject => Err(Refusal::new(Code::UnsupportedToken, Reason::OAuthRejected)
             .token(Some(Kind::OAuth), id)),
         OAuth::Forward => Ok(Some(Token {

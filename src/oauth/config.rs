@@ -5,6 +5,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use super::cache::Cache;
 use super::jwks::{Algorithm, KeySet};
 use super::{claims, jwt, Verified, VerifyError};
 use crate::error::PolicyErrors;
@@ -16,6 +17,8 @@ pub const DEFAULT_LEEWAY_SECONDS: u64 = 60;
 const MAX_LEEWAY_SECONDS: u64 = 86_400;
 
 /// How the edge verifies OAuth access tokens: the issuer, audiences, algorithms and keys it trusts.
+/// A clone starts with an empty cache.
+#[derive(Clone)]
 pub struct Verifier {
     pub(crate) issuer: String,
     pub(crate) audiences: Vec<String>,
@@ -23,6 +26,8 @@ pub struct Verifier {
     keys: KeySet,
     pub(crate) leeway: i64,
     pub(crate) account_claim: Option<String>,
+    /// Tokens that verified, by digest, until their `exp` (`Sync`: see [`Cache`]).
+    cache: Cache,
 }
 
 /// Keys are public, but a policy dump has no use for them: show their count.
@@ -114,6 +119,7 @@ impl Verifier {
             keys: keys?,
             leeway: i64::try_from(leeway?).ok()?,
             account_claim: account_claim?,
+            cache: Cache::new(),
         })
     }
 
@@ -136,6 +142,11 @@ impl Verifier {
 
     /// Verify `token` at `now` (Unix seconds): the first check it fails, or what it carries.
     pub fn verify(&self, token: &[u8], now: i64) -> Result<Verified, VerifyError> {
+        self.verify_from(token, now).map(|(v, _)| v)
+    }
+
+    /// [`Verifier::verify`], and the first second the token is valid at (`nbf` less the leeway).
+    fn verify_from(&self, token: &[u8], now: i64) -> Result<(Verified, i64), VerifyError> {
         let t = jwt::parse(token)?;
         let alg = self.allowed(&t.alg)?;
         self.keys
@@ -143,11 +154,34 @@ impl Verifier {
         let c = claims::check(self, &t.payload, now);
         match c.failures.first() {
             Some(e) => Err(*e),
-            None => Ok(Verified {
-                expires_at: c.expires_at,
-                account_id: c.account_id,
-            }),
+            None => Ok((
+                Verified {
+                    expires_at: c.expires_at,
+                    account_id: c.account_id,
+                },
+                c.not_before
+                    .map_or(i64::MIN, |nbf| nbf.saturating_sub(self.leeway)),
+            )),
         }
+    }
+
+    /// [`Verifier::verify`] through the cache: `digest` is the token's SHA-256 (the decision has
+    /// it already, for the token id). A hit costs a slot read; a miss verifies and, if the token
+    /// passes, remembers it for as long as it is valid (from `nbf` to `exp`, with the leeway: a
+    /// clock that steps back is answered as verification would). Failures are not cached.
+    pub fn verify_cached(
+        &self,
+        token: &[u8],
+        digest: &[u8; 32],
+        now: i64,
+    ) -> Result<Verified, VerifyError> {
+        if let Some(hit) = self.cache.get(digest, now) {
+            return Ok(hit);
+        }
+        let (v, from) = self.verify_from(token, now)?;
+        let until = v.expires_at.saturating_add(self.leeway);
+        self.cache.insert(digest, from, until, &v);
+        Ok(v)
     }
 
     /// Every check `token` fails at `now`, for `tokengate inspect`. A token whose signature does

@@ -2,11 +2,10 @@
 
 use std::sync::Arc;
 
-use tokengate::{Policy, Request, Verdict};
+use tokengate::{Decision, Policy, Request, Verdict};
 
 use crate::config::Shared;
 use crate::host::{log, log_enabled, LogLevel, Map, Stream};
-use crate::plan::Plan;
 
 /// The dynamic-metadata namespace of every decision (`%DYNAMIC_METADATA(tokengate:code)%`).
 pub const METADATA_NAMESPACE: &str = "tokengate";
@@ -43,17 +42,21 @@ impl Filter {
 
     pub fn on_request_headers(&mut self, stream: &mut impl Stream) -> Flow {
         let policy = self.shared.policy.load_full();
-        let plan = decide(&policy, &*stream, unix_now());
+        let plan = plan(&policy, &*stream, unix_now());
         self.apply(stream, plan)
     }
 
     /// Carries a decision out on the stream: the one place that knows the decision's shape.
     fn apply(&mut self, stream: &mut impl Stream, plan: Plan) -> Flow {
         let metrics = &self.shared.metrics;
-        export_metadata(stream, &plan);
+        let meta: Vec<(&str, &str)> = plan
+            .metadata
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        stream.set_metadata(METADATA_NAMESPACE, &meta);
         if let Some(reply) = &plan.reply {
             stream.increment(metrics.denied(plan.code));
-            log_decision("denied", &plan);
             let headers: Vec<(&str, &str)> = reply
                 .headers
                 .iter()
@@ -64,14 +67,13 @@ impl Filter {
             stream.send_response(reply.status, &headers, reply.body.as_bytes(), &details);
             return Flow::Stop;
         }
-        if plan.verdict == Verdict::Deny {
-            return internal_error(stream, &mut self.replied, "a denial without a reply");
-        }
         // The request edits, as the core lists them: step 1's removals, then the headers to set.
         for name in &plan.remove {
-            stream.remove_header(Map::Request, name);
+            if let Ok(name) = core::str::from_utf8(name) {
+                stream.remove_header(Map::Request, name);
+            }
         }
-        for (name, value) in plan.set_headers() {
+        for (name, value) in &plan.set {
             if !stream.set_header(Map::Request, name, value) {
                 return internal_error(
                     stream,
@@ -82,14 +84,13 @@ impl Filter {
         }
         if plan.verdict == Verdict::WouldDeny {
             stream.increment(metrics.would_deny(plan.code));
-            log_decision("would deny", &plan);
         } else {
             stream.increment(metrics.allowed);
-            if plan.deprecated {
+            if !plan.pending.is_empty() {
                 stream.increment(metrics.deprecated_served);
             }
         }
-        self.pending = plan.response;
+        self.pending = plan.pending;
         Flow::Continue
     }
 
@@ -112,9 +113,20 @@ impl Filter {
     }
 }
 
-/// The decision for the stream's request headers, copied out of them: the header views end
-/// here, so nothing below can hold one while the map is edited.
-fn decide(policy: &Policy, stream: &impl Stream, now: i64) -> Plan {
+/// What the decision asks of the stream, owned: Envoy's header views are valid only until the
+/// map is edited, and the decision borrows them, so it ends before the first edit.
+struct Plan {
+    verdict: Verdict,
+    code: tokengate::Code,
+    remove: Vec<Vec<u8>>,
+    set: Vec<(String, String)>,
+    reply: Option<tokengate::Reply>,
+    pending: Vec<(&'static str, String)>,
+    metadata: Vec<(&'static str, String)>,
+}
+
+/// The decision for the stream's request headers, as a plan. The header views end here.
+fn plan(policy: &Policy, stream: &impl Stream, now: i64) -> Plan {
     let headers = stream.request_headers();
     #[cfg(feature = "panic-marker")]
     panic_marker(&headers);
@@ -130,7 +142,23 @@ fn decide(policy: &Policy, stream: &impl Stream, now: i64) -> Plan {
     for (name, value) in &headers {
         request.header(name, value);
     }
-    Plan::of(&policy.decide(&request, now))
+    let d = policy.decide(&request, now);
+    log_decision(&d);
+    Plan {
+        verdict: d.verdict,
+        code: d.code,
+        remove: d.remove_headers().map(<[u8]>::to_vec).collect(),
+        set: d
+            .set_headers()
+            .map(|(n, v)| (String::from(n), String::from(v.as_str())))
+            .collect(),
+        reply: d.reply(),
+        pending: d
+            .response_headers()
+            .map(|(n, v)| (n, String::from(v)))
+            .collect(),
+        metadata: metadata(&d),
+    }
 }
 
 /// Test builds only: a request with this header panics inside the filter.
@@ -145,36 +173,39 @@ fn panic_marker(headers: &[(&[u8], &[u8])]) {
     }
 }
 
-/// The decision as dynamic metadata, for the access log and the filters after this one: one
-/// call, the keys that have a value.
-fn export_metadata(stream: &mut impl Stream, p: &Plan) {
-    let candidates = [
-        ("code", Some(p.code.as_str())),
-        ("token_id", p.token_id()),
-        ("token_kind", p.token_kind),
-        ("account_id", p.account_id()),
-        ("client", p.client()),
-        (
-            "would_deny",
-            (p.verdict == Verdict::WouldDeny).then(|| p.code.as_str()),
-        ),
-        ("advice", p.advice),
-    ];
-    let mut entries: [(&str, &str); 7] = [("", ""); 7];
-    let mut n = 0;
-    for (slot, (k, v)) in entries
-        .iter_mut()
-        .zip(candidates.iter().filter_map(|(k, v)| v.map(|v| (*k, v))))
-    {
-        *slot = (k, v);
-        n += 1;
+/// The decision as dynamic metadata (SPEC §12), for the access log and the filters after this one.
+fn metadata(d: &Decision<'_>) -> Vec<(&'static str, String)> {
+    let mut entries: Vec<(&'static str, String)> = Vec::with_capacity(7);
+    entries.push(("code", String::from(d.code.as_str())));
+    if let Some(t) = d.token_id() {
+        entries.push(("token_id", String::from(t)));
     }
-    stream.set_metadata(METADATA_NAMESPACE, entries.get(..n).unwrap_or_default());
+    if let Some(k) = d.token_kind {
+        entries.push(("token_kind", String::from(k.as_str())));
+    }
+    if let Some(a) = d.account_id {
+        entries.push(("account_id", a.to_string()));
+    }
+    if let Some(c) = d.client() {
+        entries.push(("client", String::from(c)));
+    }
+    if d.report_only() {
+        entries.push(("would_deny", String::from(d.code.as_str())));
+    }
+    if let Some(a) = d.advice() {
+        entries.push(("advice", String::from(a.code)));
+    }
+    entries
 }
 
 /// One debug line per denial: the code and the token id, never the token or its digest; not
 /// even formatted unless Envoy's `dynamic_modules` logger is at debug.
-fn log_decision(what: &str, p: &Plan) {
+fn log_decision(d: &Decision<'_>) {
+    let what = match d.verdict {
+        Verdict::Allow => return,
+        Verdict::Deny => "denied",
+        Verdict::WouldDeny => "would deny",
+    };
     if !log_enabled(LogLevel::Debug) {
         return;
     }
@@ -182,10 +213,10 @@ fn log_decision(what: &str, p: &Plan) {
         LogLevel::Debug,
         &format!(
             "{what} {} {} token_id={} kind={}",
-            p.status(),
-            p.code.as_str(),
-            p.token_id().unwrap_or("-"),
-            p.token_kind.unwrap_or("-"),
+            d.status(),
+            d.code.as_str(),
+            d.token_id().unwrap_or("-"),
+            d.token_kind.map_or("-", |k| k.as_str()),
         ),
     );
 }

@@ -17,7 +17,6 @@ mod fetch;
 mod filter;
 mod host;
 mod metrics;
-mod plan;
 
 // The ABI's declarations name symbols only Envoy defines: a unit-test binary could not link them.
 #[cfg(not(test))]
