@@ -59,14 +59,22 @@ export const CASES = [
   // Step 3: public routes.
   { name: '3 auth none', url: '/health', code: 'ok', status: 200, allow: true,
     check: (d) => assert.deepEqual(d.upstreamHeaders, {}) },
-  // Step 4: sunset endpoints, before any credential is read.
-  { name: '4 sunset endpoint', url: 'https://ab123.us1.dbt.com/api/v2/accounts/', code: 'endpoint_sunset', status: 410,
+  // Step 4: the example retires the cross-account endpoints for legacy keys only (SPEC §4): an
+  // account-scoped token is answered for its account (the Terraform provider's start-up lookup),
+  // and a legacy key is refused there as a retired key, step 8 coming first.
+  { name: '4 retired for legacy keys: a service token is answered', url: 'https://ab123.us1.dbt.com/api/v2/accounts/',
+    headers: [auth(TOKENS.service_spice)], code: 'ok', status: 200, allow: true },
+  { name: '4 retired for legacy keys: a PAT, without the trailing slash', url: '/api/v3/accounts', headers: [auth(TOKENS.pat_spice)],
+    code: 'ok', status: 200, allow: true },
+  { name: '4 retired for legacy keys: a legacy key, after the endpoint sunset and before its own',
+    now: '2024-06-01T00:00:00Z', url: 'https://ab123.us1.dbt.com/api/v2/accounts/', headers: [auth(TOKENS.user_key)],
+    code: 'endpoint_sunset', status: 410,
     check: (d) => {
       assert.equal(d.responseHeaders.sunset, 'Tue, 30 Apr 2024 00:00:00 GMT');
       assert.match(d.responseHeaders.link, /rel="deprecation"/);
     } },
-  { name: '4 sunset endpoint without the trailing slash', url: '/api/v3/accounts', headers: [auth(TOKENS.pat_spice)],
-    code: 'endpoint_sunset', status: 410 },
+  { name: '4 retired for legacy keys: a legacy key past its own sunset is a retired key first',
+    url: '/api/v3/accounts', headers: [auth(TOKENS.user_key)], code: 'user_key_retired', status: 401 },
   // Step 5: the credential.
   { name: '5 no credential', url: `/api/v2/accounts/${SPICE}/`, code: 'missing_token', status: 401,
     check: (d) => assert.equal(d.responseHeaders['www-authenticate'], 'Bearer realm="dbt"') },
