@@ -4,8 +4,9 @@
 //
 //   node tests/e2e/jwt_cases.mjs NOW   prints {"policy_oauth": …, "jwks": …, "cases": [...]}
 //
-// Every time-dependent case keeps 30 s or more from its edge, since Envoy decides by its own
-// clock a little after NOW; the exact-second edges are in the core's unit tests (src/oauth).
+// Every time-dependent case keeps MARGIN (15 minutes) from its edge, since Envoy decides by its
+// own clock some time after NOW — on a loaded 2-core machine that was more than 30 s, which made
+// the leeway cases flaky. The exact-second edges are in the core's unit tests (src/oauth).
 import crypto from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 
@@ -13,7 +14,8 @@ export const ISSUER = 'https://auth.tokengate.test/';
 export const AUDIENCE = 'dbt-cloud-api';
 export const ACCOUNT_CLAIM = 'https://dbt.com/account_id';
 export const ACCOUNT = '70471823510118';
-export const LEEWAY = 60;
+export const LEEWAY = 1800;
+export const MARGIN = 900;
 
 const b64 = (b) => Buffer.from(b).toString('base64url');
 
@@ -61,13 +63,13 @@ export function makeCases(now) {
       '/api/v2/accounts/9007199254740993/jobs/', 'ok', true],
     ['account_above_2_53_neighbour', sign('ES256', 'ec-1', claimsText({ [ACCOUNT_CLAIM]: undefined }, `"${ACCOUNT_CLAIM}":9007199254740993`)),
       '/api/v2/accounts/9007199254740992/jobs/', 'account_mismatch', true, 'account binding'],
-    ['expired', sign('RS256', 'rsa-1', claimsText({ exp: now - 3600 })), acct, 'expired_token', false],
-    ['exp_inside_leeway', sign('RS256', 'rsa-1', claimsText({ exp: now - LEEWAY + 30 })), acct, 'ok', true],
-    ['exp_past_leeway', sign('RS256', 'rsa-1', claimsText({ exp: now - LEEWAY - 30 })), acct, 'expired_token', false],
+    ['expired', sign('RS256', 'rsa-1', claimsText({ exp: now - 3 * LEEWAY })), acct, 'expired_token', false],
+    ['exp_inside_leeway', sign('RS256', 'rsa-1', claimsText({ exp: now - LEEWAY + MARGIN })), acct, 'ok', true],
+    ['exp_past_leeway', sign('RS256', 'rsa-1', claimsText({ exp: now - LEEWAY - MARGIN })), acct, 'expired_token', false],
     ['no_exp', sign('RS256', 'rsa-1', claimsText({ exp: undefined })), acct, 'invalid_token', false],
-    ['not_yet_valid', sign('RS256', 'rsa-1', claimsText({ nbf: now + 3600 })), acct, 'invalid_token', false],
-    ['nbf_inside_leeway', sign('RS256', 'rsa-1', claimsText({ nbf: now + LEEWAY - 30 })), acct, 'ok', true],
-    ['nbf_past_leeway', sign('RS256', 'rsa-1', claimsText({ nbf: now + LEEWAY + 30 })), acct, 'invalid_token', false],
+    ['not_yet_valid', sign('RS256', 'rsa-1', claimsText({ nbf: now + 3 * LEEWAY })), acct, 'invalid_token', false],
+    ['nbf_inside_leeway', sign('RS256', 'rsa-1', claimsText({ nbf: now + LEEWAY - MARGIN })), acct, 'ok', true],
+    ['nbf_past_leeway', sign('RS256', 'rsa-1', claimsText({ nbf: now + LEEWAY + MARGIN })), acct, 'invalid_token', false],
     ['wrong_issuer', sign('RS256', 'rsa-1', claimsText({ iss: 'https://evil.test/' })), acct, 'invalid_token', false],
     ['issuer_without_slash', sign('RS256', 'rsa-1', claimsText({ iss: ISSUER.slice(0, -1) })), acct, 'invalid_token', false],
     ['wrong_audience', sign('RS256', 'rsa-1', claimsText({ aud: 'other-api' })), acct, 'invalid_token', false],

@@ -16,7 +16,7 @@ from conftest import upstream_headers, wire_code
 
 # The case names, for the test ids. The tokens are minted again when the module's tests start
 # (`table`): Envoy decides on the real clock, and a case such as `exp_inside_leeway` is only
-# what it says for 30 s after it was minted; a whole-suite run reaches this module minutes after
+# what it says for 15 minutes after it was minted (jwt_cases.mjs MARGIN); a whole-suite run reaches this module minutes after
 # collection, and the suite runs it once per front.
 IDS = [c["id"] for c in jwt_kit.cases()["cases"]]
 
