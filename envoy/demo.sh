@@ -42,6 +42,13 @@ STEP_LOG="${STEP_LOG:-target/demo.log}"
 # shellcheck source=scripts/steps.sh
 . scripts/steps.sh
 stop
+for port in "$EDGE_PORT" "$API_PORT" "$ADMIN_PORT"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "port $port on 127.0.0.1 is taken by another program; move the demo with" \
+            "DEMO_EDGE_PORT, DEMO_API_PORT and DEMO_ADMIN_PORT" >&2
+        exit 1
+    fi
+done
 
 # --- build ------------------------------------------------------------------------------------
 build_wasm() { # until envoy/build.sh exists: the filter alone, shrunk when wasm-opt is there
