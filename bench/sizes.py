@@ -13,6 +13,7 @@ files = {
     "noop_raw": "target/wasm32-wasip1/wasm/tokengate_noop.wasm",
     "noop_opt": os.path.join(out, "tokengate_noop.wasm"),
     "js": "js/dist/node/tokengate_bg.wasm",
+    "native_so": "target/envoy/libtokengate.so",
 }
 sizes = {}
 for key, path in files.items():

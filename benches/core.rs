@@ -23,7 +23,7 @@ fn decide(policy: &Policy, path: &[u8], auth: &[u8]) -> u16 {
     r.header(b":authority", b"ab123.us1.dbt.com");
     r.header(b"authorization", auth);
     r.header(b"accept", b"application/json");
-    policy.decide(&r, NOW).status
+    policy.decide(&r, NOW).status()
 }
 
 fn benches(c: &mut Criterion) {

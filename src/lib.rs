@@ -11,7 +11,7 @@
 //! let mut req = Request::new(b"GET", b"/api/v2/accounts/1/");
 //! req.header(b"authorization", b"Token not-a-token");
 //! let d = policy.decide(&req, 1_700_000_000);
-//! assert_eq!((d.allow, d.status, d.code.as_str()), (false, 401, "malformed_token"));
+//! assert_eq!((d.allow(), d.status(), d.code.as_str()), (false, 401, "malformed_token"));
 //! ```
 #![no_std]
 #![forbid(unsafe_code)]
@@ -21,32 +21,37 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
-mod code;
-mod credential;
-mod decision;
-mod error;
-mod hosts;
-mod jsonin;
-mod jsonout;
+// The pipeline's stages, in the order a request meets them: `request` reads it (SPEC §2, §5),
+// `policy` holds what it is decided against (§3, §4, §10), `token` classifies the credential
+// (§1), `oauth` verifies JWTs (§11), `decide` runs the twelve steps (§6) and `render` writes
+// replies and decision JSON (§7, §9).
+mod decide;
 pub mod oauth;
-mod pattern;
 mod policy;
-mod registry;
 mod render;
 mod request;
-mod time;
 mod token;
 
+mod bytes;
+mod code;
+mod error;
+mod messages;
+mod time;
+
+pub use bytes::Decimal;
 pub use code::Code;
-pub use decision::Decision;
+pub use decide::{Advice, Decision, HeaderValue, Verdict};
 pub use error::{PolicyError, PolicyErrors};
-pub use pattern::Pattern;
-pub use policy::{Deprecation, Mode, OAuth, Policy, RegistryUrl, UntilLoaded, WOULD_DENY_HEADER};
-pub use registry::{sha256_hex, Registry};
-pub use request::Request;
+pub use policy::{
+    sha256, sha256_hex, ClientAction, ClientRule, Deprecation, Hosts, IdentityHeaders, Mode, OAuth,
+    Pattern, Policy, Registry, RegistrySource, RegistryUrl, TokenId, UntilLoaded, ADVICE_HEADER,
+    WOULD_DENY_HEADER,
+};
+pub use render::Reply;
+pub use request::{Request, MAX_HEADER_NAMES};
 pub use time::{imf_fixdate, parse_rfc3339};
 pub use token::{
-    inspect, inspect_with, registrable_as, Inspection, Kind, Problem, ProblemCode,
+    inspect, inspect_with, registrable_as, Inspection, Kind, Kinds, Problem, ProblemCode,
     DEFAULT_BODY_LENGTH,
 };
 
@@ -61,9 +66,6 @@ mod example_policy_tests {
     }
 }
 
-#[cfg(test)]
-mod decision_tests;
-
 /// Entry points into the parsers behind the decision, for fuzz targets only. Not a stable API.
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -72,7 +74,7 @@ pub mod fuzzing {
 
     /// What the credential parser makes of a request, as text (`Missing`, `Token(..)`, …).
     pub fn credential(req: &crate::Request<'_>, query: Option<&str>) -> String {
-        alloc::format!("{:?}", crate::credential::extract(req, query))
+        alloc::format!("{:?}", crate::request::credential::extract(req, query))
     }
 
     /// The token the credential parser takes, without allocating (for benchmarks).
@@ -80,23 +82,36 @@ pub mod fuzzing {
         req: &crate::Request<'a>,
         query: Option<&'a str>,
     ) -> Option<&'a [u8]> {
-        match crate::credential::extract(req, query) {
-            crate::credential::Credential::Token(t) => Some(t),
+        match crate::request::credential::extract(req, query) {
+            crate::request::credential::Credential::Token(t) => Some(t),
             _ => None,
         }
     }
 
     /// The path and query of a target, or why it is ambiguous; with the path's account.
     pub fn target(target: &[u8]) -> Result<(String, Option<String>, Option<u64>), String> {
-        let t = crate::request::parse_target(target).map_err(|a| String::from(a.message()))?;
-        let account =
-            crate::request::path_account(t.path).map_err(|a| String::from(a.message()))?;
-        Ok((t.path.into(), t.query.map(String::from), account))
+        let t = crate::request::read_path(target)
+            .map_err(|a| String::from(crate::messages::ambiguity(a)))?;
+        Ok((t.path.into(), t.query.map(String::from), t.account))
+    }
+
+    /// The path without its format suffix, as the restrictive rules also read it.
+    pub fn unsuffixed(target: &[u8]) -> Option<String> {
+        crate::request::read_path(target)
+            .ok()
+            .and_then(|t| t.unsuffixed.map(String::from))
     }
 
     /// The account a host names under `policy`.
     pub fn host_account(policy: &crate::Policy, authority: &[u8]) -> Option<u64> {
         crate::request::host_account(Some(authority), &policy.hosts)
+    }
+
+    /// The authority a request names, or why it is ambiguous.
+    pub fn authority(req: &crate::Request<'_>) -> Result<Option<String>, String> {
+        crate::request::authority(req)
+            .map(|a| a.map(|a| String::from_utf8_lossy(a).into_owned()))
+            .map_err(|e| String::from(crate::messages::ambiguity(e)))
     }
 
     /// Whether a route pattern parses, and whether it matches `path`.

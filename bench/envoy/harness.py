@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Envoy on loopback, five ways, under the same load: the CPU Envoy spends per request.
+"""Envoy on loopback, six ways, under the same load: the CPU Envoy spends per request.
 
-    python3 bench/envoy/harness.py --envoy BIN --tokengate WASM --noop WASM \
+    python3 bench/envoy/harness.py --envoy BIN --tokengate WASM --noop WASM [--native DIR] \
         [--rounds 5] [--requests 100000] [--connections 8] [--synthetic 1000] --out FILE
 
 One route, answered by Envoy's direct_response (no upstream shares the cores), served by:
@@ -10,6 +10,7 @@ One route, answered by Envoy's direct_response (no upstream shares the cores), s
   lua           an Envoy Lua filter with the hand-written check (scheme, prefix, table, account)
   noop          the do-nothing proxy-wasm filter (envoy/noop), same SDK and profile: the floor
   tokengate     the tokengate proxy-wasm filter
+  native        the tokengate native front (the dynamic module DIR/libtokengate.so, same policy)
 Each run starts one Envoy (--concurrency 1), warms it up, reads utime+stime of the process from
 /proc/<pid>/stat, sends a fixed number of requests with h2load (HTTP/1.1, 127.0.0.1 only, one
 client thread), reads the CPU time again, and stops Envoy. Variants are interleaved round by round
@@ -149,6 +150,17 @@ def config(variant, port, admin_port, policy, tokens, wasm):
         })
     elif variant == "noop":
         filters.append(wasm_filter("noop", wasm["noop"], ""))
+    elif variant == "native":
+        filters.append({
+            "name": "envoy.filters.http.dynamic_modules",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+                "dynamic_module_config": {"name": "tokengate"},
+                "filter_name": "tokengate",
+                "filter_config": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                                  "value": json.dumps(policy)},
+            },
+        })
     elif variant in wasm:
         # tokengate, or another build of it given with --wasm-variant: the same policy.
         filters.append(wasm_filter("tokengate", wasm[variant], json.dumps(policy)))
@@ -204,7 +216,7 @@ def sched_seconds(pid):
 
 
 class Envoy:
-    def __init__(self, binary, variant, cfg, workdir):
+    def __init__(self, binary, variant, cfg, workdir, module_dir=None):
         self.variant = variant
         self.port = cfg["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"]
         self.admin = cfg["admin"]["address"]["socket_address"]["port_value"]
@@ -215,7 +227,8 @@ class Envoy:
         self.proc = subprocess.Popen(
             PIN_ENVOY + [binary, "-c", path, "--concurrency", "1", "--log-level", "warn",
              "--base-id", str(os.getpid() % 1000 + 1000), "--disable-hot-restart"],
-            stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+            stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT,
+            env={**os.environ, "ENVOY_DYNAMIC_MODULES_SEARCH_PATH": module_dir or ""})
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -292,7 +305,7 @@ def sanity(variant, port, token):
     """The auth variants really check: the benchmark's token passes, an unknown one does not."""
     unknown = synthetic_pat(10**9)
     got = (status_of(port, token), status_of(port, unknown))
-    checks = variant in ("api_key_auth", "lua") or variant.startswith("tokengate")
+    checks = variant in ("api_key_auth", "lua", "native") or variant.startswith("tokengate")
     want = (200, 401 if checks else got[1])
     if got != want:
         raise RuntimeError(f"{variant}: statuses {got} for (registered, unknown) token, want {want}")
@@ -301,7 +314,7 @@ def sanity(variant, port, token):
 def run_once(binary, variant, cfg_args, args, token, workdir, extra_probe=None):
     port, admin = free_port(), free_port()
     cfg = config(variant, port, admin, *cfg_args)
-    envoy = Envoy(binary, variant, cfg, workdir)
+    envoy = Envoy(binary, variant, cfg, workdir, args.native)
     try:
         sanity(variant, port, token)
         warm = h2load(port, args.warmup, args.connections, token)
@@ -338,6 +351,7 @@ def main():
     ap.add_argument("--envoy")
     ap.add_argument("--tokengate")
     ap.add_argument("--noop")
+    ap.add_argument("--native", help="the directory holding libtokengate.so (adds the native variant)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--requests", type=int, default=100_000)
     ap.add_argument("--warmup", type=int, default=5_000)
@@ -354,6 +368,10 @@ def main():
         PIN_ENVOY[:] = ["taskset", "-c", last]
         PIN_LOAD[:] = ["taskset", "-c", "0"]
     variants = args.variants.split(",")
+    if args.native:
+        args.native = os.path.abspath(args.native)
+        if "native" not in variants:
+            variants.append("native")
 
     policy, tokens = policy_and_tokens(args.synthetic)
     token = tokens[len(tokens) // 2]

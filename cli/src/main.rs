@@ -60,10 +60,19 @@ fn read_token() -> Result<Vec<u8>, Failure> {
     Ok(buf)
 }
 
-fn read_policy(path: &std::path::Path) -> Result<Result<Policy, tokengate::PolicyErrors>, Failure> {
+/// `fetching`: the policy is checked for the Envoy fronts too (`policy check`), so a
+/// `registry.url` is valid; `check` decides here and has no fetcher, so it refuses one.
+fn read_policy(
+    path: &std::path::Path,
+    fetching: bool,
+) -> Result<Result<Policy, tokengate::PolicyErrors>, Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
-    Ok(Policy::from_json(&text))
+    Ok(if fetching {
+        Policy::from_json_fetching(&text)
+    } else {
+        Policy::from_json(&text)
+    })
 }
 
 fn now_or(arg: Option<&str>) -> Result<i64, Failure> {
@@ -95,7 +104,7 @@ fn run(cli: Cli) -> Outcome {
         }
         Command::Policy {
             command: PolicyCommand::Check { file },
-        } => match read_policy(&file)? {
+        } => match read_policy(&file, true)? {
             Ok(p) => {
                 emit(&format!("{}: ok: {}", file.display(), p.summary()))?;
                 Ok(Exit::Ok)
@@ -122,7 +131,7 @@ fn run(cli: Cli) -> Outcome {
             headers,
             now,
         } => {
-            let policy = read_policy(&policy)?.map_err(|errs| {
+            let policy = read_policy(&policy, false)?.map_err(|errs| {
                 usage(format!(
                     "{} is not a valid policy:\n{errs}",
                     policy.display()
@@ -146,7 +155,7 @@ fn run(cli: Cli) -> Outcome {
             }
             let d = policy.decide(&req, now);
             emit(&d.to_json())?;
-            Ok(if d.allow { Exit::Ok } else { Exit::No })
+            Ok(if d.allow() { Exit::Ok } else { Exit::No })
         }
         Command::Registry {
             command:

@@ -41,7 +41,14 @@ pub fn request_headers<'a>(
 /// The answer to a registry fetch, from the host's buffers.
 pub fn read(host: &dyn Host, num_headers: usize, body_size: usize) -> Fetched {
     if num_headers == 0 {
-        return Fetched::Failed("no response (timeout, reset or no healthy host)".into());
+        // Envoy gives up on a body over its runtime key http.async_response_buffer_limit (32 MiB
+        // by default) this way too, with only a warning of its own: name it, as it is the one
+        // cause an operator cannot see from the registry service's side.
+        return Fetched::Failed(
+            "no response (timeout, reset, no healthy host, or a document over Envoy's \
+             http.async_response_buffer_limit)"
+                .into(),
+        );
     }
     let headers = match host.header_map(Map::CallResponse) {
         Ok(h) => h,

@@ -4,23 +4,16 @@ use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
-use tokengate::{Decision, Mode, Policy, Request};
+use tokengate::{Decision, Mode, Policy, Request, Verdict};
 
 use crate::host::{self, LogLevel, Map};
 use crate::metrics::{self, Metrics};
 use crate::pairs::{self, Pairs};
 
-/// A decision and which of `policy.strip_headers()` the client sent (bit `i` for entry `i`).
-pub struct Planned {
-    pub decision: Decision,
-    pub present: u64,
-    /// The host's map broke its own layout: the caller fails closed.
-    pub malformed: bool,
-}
-
-/// Everything the request needs from the core, from the host's serialised header map: no host
-/// calls, no copies of header values (the request borrows them).
-pub fn plan(policy: &Policy, headers: &[u8], now: i64) -> Planned {
+/// The request the core reads, from the host's serialised header map: no host calls, no copies
+/// of header values (the request borrows them). `None` when the host's map broke its own layout:
+/// the caller fails closed.
+pub fn read_request(headers: &[u8]) -> Option<Request<'_>> {
     let mut method: &[u8] = b"";
     let mut target: &[u8] = b"";
     for (name, value) in Pairs::new(headers) {
@@ -31,30 +24,11 @@ pub fn plan(policy: &Policy, headers: &[u8], now: i64) -> Planned {
         }
     }
     let mut request = Request::new(method, target);
-    let strip = policy.strip_headers();
-    let mut present = 0u64;
     let mut pairs = Pairs::new(headers);
     for (name, value) in pairs.by_ref() {
         request.header(name, value);
-        for (i, s) in strip.iter().enumerate() {
-            if name.eq_ignore_ascii_case(s.as_bytes()) {
-                present |= bit(i);
-            }
-        }
     }
-    Planned {
-        decision: policy.decide(&request, now),
-        present,
-        malformed: pairs.malformed(),
-    }
-}
-
-/// Bit `i` of the `present` mask (the core strips four headers; past 64 there is no bit).
-fn bit(i: usize) -> u64 {
-    u32::try_from(i)
-        .ok()
-        .and_then(|i| 1u64.checked_shl(i))
-        .unwrap_or(0)
+    (!pairs.malformed()).then_some(request)
 }
 
 pub struct Filter {
@@ -79,52 +53,42 @@ impl HttpContext for Filter {
             Ok(t) => t,
             Err(e) => return internal_error(&format!("reading the clock: status {}", e.0)),
         };
-        let Planned {
-            decision,
-            present,
-            malformed,
-        } = plan(&policy, &headers, now);
-        if malformed {
+        let Some(request) = read_request(&headers) else {
             return internal_error("the host's request header map is malformed");
-        }
-
-        if !decision.allow {
+        };
+        let decision = policy.decide(&request, now);
+        if decision.verdict == Verdict::Deny {
             return self.deny(&decision);
         }
-
-        // SPEC §6 step 1: drop client-sent identity headers, except those about to be set anyway.
-        for (i, name) in policy.strip_headers().iter().enumerate() {
-            if present & bit(i) != 0
-                && !decision
-                    .upstream_headers
-                    .iter()
-                    .any(|(n, _)| n.eq_ignore_ascii_case(name))
-            {
+        // The request edits, as the core lists them: step 1's removals, then the headers to set.
+        for name in decision.remove_headers() {
+            if let Ok(name) = core::str::from_utf8(name) {
                 let _ = host::remove_header(Map::Request, name);
             }
         }
-        for (name, value) in &decision.upstream_headers {
-            if let Err(e) = host::set_header(Map::Request, name, value) {
+        for (name, value) in decision.set_headers() {
+            if let Err(e) = host::set_header(Map::Request, name, value.as_str()) {
                 return internal_error(&format!("setting {name}: status {}", e.0));
             }
         }
-
-        if decision.report_only {
+        if decision.verdict == Verdict::WouldDeny {
             metrics::bump(self.metrics.would_deny(decision.code));
             if host::log_enabled(LogLevel::Debug) {
                 log_decision("would deny", &decision);
             }
         } else {
             metrics::bump(self.metrics.allowed);
-            if decision.deprecated {
+            if decision.deprecated() {
                 metrics::bump(self.metrics.deprecated_served);
             }
         }
         // Deprecation notices for the upstream's response. Only then is that callback's work
         // taken: most requests leave `pending` empty and it returns at once.
-        if !decision.response_headers.is_empty() {
-            self.pending = decision.response_headers;
-        }
+        self.pending.extend(
+            decision
+                .response_headers()
+                .map(|(name, value)| (name, String::from(value))),
+        );
         Action::Continue
     }
 
@@ -152,15 +116,17 @@ impl HttpContext for Filter {
 }
 
 impl Filter {
-    fn deny(&self, decision: &Decision) -> Action {
+    fn deny(&self, decision: &Decision<'_>) -> Action {
         metrics::bump(self.metrics.denied(decision.code));
         if host::log_enabled(LogLevel::Debug) {
             log_decision("denied", decision);
         }
-        let headers = pairs::serialize(&decision.response_headers);
-        let body = decision.body.as_deref().unwrap_or("");
+        let Some(reply) = decision.reply() else {
+            return internal_error("a denial without a reply");
+        };
+        let headers = pairs::serialize(&reply.headers);
         let details = format!("tokengate_{}", decision.code.as_str());
-        match host::send_local_response(decision.status, &details, &headers, body.as_bytes()) {
+        match host::send_local_response(reply.status, &details, &headers, reply.body.as_bytes()) {
             Ok(()) => Action::Pause,
             Err(e) => internal_error(&format!("sending the denial: status {}", e.0)),
         }
@@ -168,14 +134,14 @@ impl Filter {
 }
 
 /// One line per denial: the code and the token id, never the token or its digest.
-fn log_decision(what: &str, d: &Decision) {
+fn log_decision(what: &str, d: &Decision<'_>) {
     host::log(
         LogLevel::Debug,
         &format!(
             "{what} {} {} token_id={} kind={}",
-            d.status,
+            d.status(),
             d.code.as_str(),
-            d.token_id.as_deref().unwrap_or("-"),
+            d.token_id().unwrap_or("-"),
             d.token_kind.map_or("-", |k| k.as_str()),
         ),
     );

@@ -238,7 +238,7 @@ impl<H: Host> Root<H> {
         };
         // Refused, Envoy refuses this configuration: at startup Envoy stops, on an update (ECDS,
         // LDS) it keeps serving with the configuration it had.
-        Policy::from_json(text)
+        Policy::from_json_fetching(text)
             .map_err(|errors| fetch::log_errors(host, "policy refused", &errors))
             .ok()
     }

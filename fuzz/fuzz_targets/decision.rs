@@ -9,7 +9,8 @@
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use tokengate::{sha256_hex, Code, Decision, Kind, Policy, Request, WOULD_DENY_HEADER};
+use tokengate::{sha256_hex, Code, Kind, Policy, Request, WOULD_DENY_HEADER};
+use tokengate_fuzz::Snapshot;
 use tokengate_fuzz::{
     contains, decision_vocabulary, near_miss, outputs, policies, policy_index, secret_pieces,
     times, token_menu, TextRequest, AUTHORITIES, PATHS,
@@ -298,7 +299,7 @@ fn is_read(n: &[u8]) -> bool {
 
 /// Decide `b`; `plain` drops what must not change the outcome (Accept, headers the core does not
 /// read) and lower-cases header names.
-fn decide(policy: &Policy, b: &Built, plain: bool, now: i64) -> Decision {
+fn decide(policy: &Policy, b: &Built, plain: bool, now: i64) -> Snapshot {
     let names: Vec<Vec<u8>> = b
         .headers
         .iter()
@@ -316,7 +317,7 @@ fn decide(policy: &Policy, b: &Built, plain: bool, now: i64) -> Decision {
             req.header(name, value);
         }
     }
-    policy.decide(&req, now)
+    Snapshot::of(&policy.decide(&req, now))
 }
 
 /// The account the request's host names, as the core reads it (the last `:authority`, else the
@@ -333,7 +334,7 @@ fn host_account(policy: &Policy, b: &Built) -> Option<u64> {
     tokengate::fuzzing::host_account(policy, authority)
 }
 
-fn check_shape(policy: &Policy, d: &Decision, report: bool) {
+fn check_shape(policy: &Policy, d: &Snapshot, report: bool) {
     assert_eq!(d.status, d.code.status(), "status and code disagree");
     assert_eq!(d.allow && !d.report_only, d.code == Code::Ok);
     let identity = &policy.strip_headers()[..3];
@@ -416,7 +417,7 @@ fn check_shape(policy: &Policy, d: &Decision, report: bool) {
     );
 }
 
-fn check_leaks(d: &Decision, secrets: &[Vec<u8>]) {
+fn check_leaks(d: &Snapshot, secrets: &[Vec<u8>]) {
     let out = outputs(d);
     let found = |needle: &[u8]| out.iter().any(|o| contains(o.as_bytes(), needle));
     for secret in secrets {

@@ -100,9 +100,54 @@ pub fn json_strings(v: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// A decision, owned and comparable, with the fields SPEC §9 lists: targets keep decisions past
+/// the request they borrow and compare them side by side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub allow: bool,
+    pub report_only: bool,
+    pub status: u16,
+    pub code: tokengate::Code,
+    pub message: String,
+    pub token_kind: Option<tokengate::Kind>,
+    pub token_id: Option<String>,
+    pub account_id: Option<u64>,
+    pub deprecated: bool,
+    pub response_headers: Vec<(&'static str, String)>,
+    pub upstream_headers: Vec<(String, String)>,
+    pub removed_headers: Vec<Vec<u8>>,
+    pub body: Option<String>,
+    pub json: String,
+}
+
+impl Snapshot {
+    pub fn of(d: &Decision<'_>) -> Snapshot {
+        Snapshot {
+            allow: d.allow(),
+            report_only: d.report_only(),
+            status: d.status(),
+            code: d.code,
+            message: d.message().into_owned(),
+            token_kind: d.token_kind,
+            token_id: d.token_id().map(String::from),
+            account_id: d.account_id,
+            deprecated: d.deprecated(),
+            response_headers: d.json_response_headers(),
+            upstream_headers: d.json_upstream_headers(),
+            removed_headers: d.remove_headers().map(<[u8]>::to_vec).collect(),
+            body: d.reply().map(|r| r.body),
+            json: d.to_json(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        self.json.clone()
+    }
+}
+
 /// Every output of a decision a front could show or log: the JSON's strings, the message, the
 /// body, and each header as `name: value`.
-pub fn outputs(d: &Decision) -> Vec<String> {
+pub fn outputs(d: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
     if let Ok(v) = serde_json::from_str::<Value>(&d.to_json()) {
         json_strings(&v, &mut out);
@@ -290,7 +335,7 @@ pub fn decision_vocabulary() -> &'static Vocabulary {
                             if i % 2 == 0 {
                                 r.header(b"accept", b"application/problem+json");
                             }
-                            seen.extend(outputs(&policy.decide(&r, now)));
+                            seen.extend(outputs(&Snapshot::of(&policy.decide(&r, now))));
                         }
                     }
                 }

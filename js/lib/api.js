@@ -136,10 +136,12 @@ export function bindApi(raw, assertReady = () => {}) {
   function decision(f) {
     const out = { allow: f[0], status: f[1], code: f[2], message: f[3], tokenKind: f[4], tokenId: f[5], accountId: f[6] };
     if (f[7]) out.reportOnly = true;
-    const split = 10 + 2 * f[9];
-    out.responseHeaders = headerObject(f, 10, split);
+    const split = 13 + 2 * f[9];
+    out.responseHeaders = headerObject(f, 13, split);
     out.upstreamHeaders = headerObject(f, split, f.length);
     out.body = f[8];
+    out.client = f[10];
+    out.advice = f[11] === null ? null : { code: f[11], message: f[12] };
     return out;
   }
 

@@ -5,7 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WASM_BINDGEN_VERSION=0.2.130 # must equal the `wasm-bindgen` pin in js/Cargo.toml
-WASM_PACK_VERSION=0.15.1
 export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { printf 'setup: %s\n' "$*"; }
@@ -28,9 +27,9 @@ cargo_install() { # crate version binary
     cargo install "$crate" --version "=$version"
 }
 cargo_install wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
-cargo_install wasm-pack "$WASM_PACK_VERSION" wasm-pack
 
-# npm devDependencies (binaryen's wasm-opt, playwright-core, typescript), exactly as locked.
+# npm devDependencies, exactly as locked: binaryen's wasm-opt, playwright-core, typescript, and the
+# runtimes the edge handler is tested in (workerd through miniflare, Deno, Bun) and express.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm devDependencies"
   npm ci --no-audit --no-fund

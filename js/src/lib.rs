@@ -5,7 +5,7 @@
 //! every path. The public API — header shapes, `Date`s, the decision object with its camelCase
 //! names, the `PolicyError` class — is the thin JS wrapper in `lib/api.js`.
 
-use tokengate::{inspect, sha256_hex, Decision, Policy, PolicyErrors, Request};
+use tokengate::{inspect, sha256_hex, Decimal, Decision, Policy, PolicyErrors, Request};
 use wasm_bindgen::prelude::*;
 
 /// The core's JSON documents, parsed (for `inspectToken`; decisions go by `decision_fields`).
@@ -73,32 +73,37 @@ impl Validator {
 }
 
 /// A decision as one array, which `lib/api.js` turns into the package's object: `[allow, status,
-/// code, message, tokenKind, tokenId, accountId, reportOnly, body, n, …response headers,
-/// …upstream headers]`, absent values `null`, the account id a decimal string (account ids exceed
-/// 2^53, past what a JS number holds exactly), and each header map flattened to `name, value`
-/// pairs, `n` of them for the response. One array crosses in one call, each string decoded once,
-/// where JSON cost an escape in wasm, a parse in JS and a rename of every key.
-fn decision_fields(d: &Decision) -> Vec<JsValue> {
+/// code, message, tokenKind, tokenId, accountId, reportOnly, body, n, client, adviceCode,
+/// adviceMessage, …response headers, …upstream headers]`, absent values `null`, the account id a
+/// decimal string (account ids exceed 2^53, past what a JS number holds exactly), and each header
+/// map flattened to `name, value` pairs, `n` of them for the response. One array crosses in one
+/// call, each string decoded once, where JSON cost an escape in wasm, a parse in JS and a rename
+/// of every key.
+fn decision_fields(d: &Decision<'_>) -> Vec<JsValue> {
     let text = |s: Option<&str>| s.map_or(JsValue::NULL, JsValue::from_str);
-    let headers = d.response_headers.len() + d.upstream_headers.len();
-    let mut out = Vec::with_capacity(10 + 2 * headers);
+    let response = d.json_response_headers();
+    let advice = d.advice();
+    let mut out = Vec::with_capacity(13 + 2 * (response.len() + 4));
     out.extend([
-        JsValue::from_bool(d.allow),
-        JsValue::from(d.status),
+        JsValue::from_bool(d.allow()),
+        JsValue::from(d.status()),
         JsValue::from_str(d.code.as_str()),
-        JsValue::from_str(&d.message),
+        JsValue::from_str(&d.message()),
         text(d.token_kind.map(|k| k.as_str())),
-        text(d.token_id.as_deref()),
-        text(d.account_id.map(|a| a.to_string()).as_deref()),
-        JsValue::from_bool(d.report_only),
-        text(d.body.as_deref()),
-        JsValue::from(d.response_headers.len() as u32),
+        text(d.token_id()),
+        text(d.account_id.map(Decimal::new).as_ref().map(Decimal::as_str)),
+        JsValue::from_bool(d.report_only()),
+        text(d.reply().map(|r| r.body).as_deref()),
+        JsValue::from(response.len() as u32),
+        text(d.client()),
+        text(advice.as_ref().map(|a| a.code)),
+        text(advice.as_ref().map(|a| a.message.as_ref())),
     ]);
-    for (name, value) in &d.response_headers {
+    for (name, value) in &response {
         out.extend([JsValue::from_str(name), JsValue::from_str(value)]);
     }
-    for (name, value) in &d.upstream_headers {
-        out.extend([JsValue::from_str(name), JsValue::from_str(value)]);
+    for (name, value) in d.set_headers() {
+        out.extend([JsValue::from_str(name), JsValue::from_str(value.as_str())]);
     }
     out
 }

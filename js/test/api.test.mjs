@@ -121,7 +121,7 @@ describe('new Validator(policy)', () => {
   test('mode and stripHeaders', () => {
     const v = new Validator({ ...policy(), mode: 'report', upstream_headers: { account_id: 'X-Acct', token_kind: 'x-kind', token_id: 'x-id' } });
     assert.equal(v.mode, 'report');
-    assert.deepEqual(v.stripHeaders, ['x-acct', 'x-kind', 'x-id', 'x-tokengate-would-deny']);
+    assert.deepEqual(v.stripHeaders, ['x-acct', 'x-kind', 'x-id', 'x-tokengate-would-deny', 'x-tokengate-advice', 'x-forwarded-host', 'forwarded']);
     assert.equal(new Validator({ registry: { tokens: [] } }).mode, 'enforce');
   });
 

@@ -2,7 +2,7 @@
 // from `require`, from `import`, and from TypeScript (type-checked, no `any` leaking through).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -34,6 +34,12 @@ describe('npm pack', () => {
     const files = run('tar', ['-tzf', tarball], work).split('\n').filter(Boolean).map((f) => f.replace(/^package\//, '')).sort();
     assert.deepEqual(files, [
       'README.md',
+      'dist/lib/edge.cjs',
+      'dist/lib/edge.js',
+      'dist/lib/express.cjs',
+      'dist/lib/express.js',
+      'dist/lib/guard.cjs',
+      'dist/lib/guard.js',
       'dist/node/api.cjs',
       'dist/node/index.cjs',
       'dist/node/index.d.cts',
@@ -44,8 +50,12 @@ describe('npm pack', () => {
       'dist/web/index.js',
       'dist/web/tokengate.js',
       'dist/web/tokengate_bg.wasm',
+      'dist/web/workerd.js',
       'index.d.ts',
       'package.json',
+      'types/edge.d.ts',
+      'types/express.d.ts',
+      'types/guard.d.ts',
     ]);
     assert.deepEqual(readdirSync(join(app, 'node_modules')).filter((n) => !n.startsWith('.')), ['tokengate']);
   });
@@ -124,5 +134,74 @@ export const k = inspectToken((document.querySelector('input') as HTMLInputEleme
       files: ['web.ts'],
     }));
     run(join(JS_DIR, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.web.json'], app);
+  });
+});
+
+describe('npm pack: the fronts (tokengate/edge, /guard, /express) from the installed tarball', () => {
+  test('require and import give the same functions', () => {
+    writeFileSync(join(app, 'fronts.cjs'), `const e = require('tokengate/edge'), g = require('tokengate/guard'), x = require('tokengate/express');
+console.log(JSON.stringify([typeof e.createEdge, typeof e.createProxy, typeof g.guardFetch, typeof g.TokenDeniedError, typeof x.tokengateMiddleware]));`);
+    writeFileSync(join(app, 'fronts.mjs'), `import { createEdge, createProxy } from 'tokengate/edge';
+import { guardFetch, TokenDeniedError } from 'tokengate/guard';
+import { tokengateMiddleware } from 'tokengate/express';
+console.log(JSON.stringify([typeof createEdge, typeof createProxy, typeof guardFetch, typeof TokenDeniedError, typeof tokengateMiddleware]));`);
+    const want = ['function', 'function', 'function', 'function', 'function'];
+    assert.deepEqual(JSON.parse(execFileSync('node', ['fronts.cjs'], { cwd: app, encoding: 'utf8' })), want);
+    assert.deepEqual(JSON.parse(execFileSync('node', ['fronts.mjs'], { cwd: app, encoding: 'utf8' })), want);
+  });
+
+  test('their types check under tsc --strict, with Express\'s own types, from ESM and CommonJS', () => {
+    // Express and the type packages come from npm's cache (setup.sh's `npm ci` filled it).
+    const dev = JSON.parse(readFileSync(join(JS_DIR, 'package.json'), 'utf8')).devDependencies;
+    const pinned = ['express', '@types/express', '@types/node'].map((n) => `${n}@${dev[n]}`);
+    run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--no-save', ...pinned], app);
+    const usage = `
+declare const validator: Validator;
+const edge = createEdge(validator, { now: () => new Date() });
+const out = edge(new Request('https://ab123.us1.dbt.com/api/v2/accounts/1/'));
+if (out instanceof Response) {
+  const status: number = out.status;
+  void status;
+} else {
+  const forward: Forward = out;
+  const code: DecisionCode = forward.decision.code;
+  const again: Response = forward.respond(new Response('x'));
+  const headers: Record<string, string> = forward.responseHeaders;
+  void [code, again, headers, new Request('http://upstream/', forward.request)];
+}
+const proxy: (r: Request) => Promise<Response> = createProxy(validator, { upstream: new URL('http://127.0.0.1:1/') });
+// @ts-expect-error createProxy needs an upstream
+createProxy(validator, {});
+const guarded = guardFetch(validator, { onDecision: (d) => void d.tokenId });
+async function call(): Promise<string | undefined> {
+  try {
+    return await (await guarded('https://x/', { headers: { authorization: 'Token t' } })).text();
+  } catch (e) {
+    if (e instanceof TokenDeniedError) {
+      const c: Exclude<DecisionCode, 'ok'> = e.code;
+      const s: number = e.status;
+      const d: Decision = e.decision;
+      return [c, s, d.message].join();
+    }
+    return undefined;
+  }
+}
+const app = express();
+app.use(tokengateMiddleware(validator, { now: Date.now }));
+app.get('/', (req, res) => { res.json((req as { tokengate?: Decision }).tokengate ?? null); });
+export { proxy, call };
+`;
+    const names = `import { createEdge, createProxy, type Forward } from 'tokengate/edge';
+import { guardFetch, TokenDeniedError } from 'tokengate/guard';
+import { tokengateMiddleware } from 'tokengate/express';
+import type { Decision, DecisionCode, Validator } from 'tokengate';`;
+    writeFileSync(join(app, 'fronts-usage.mts'), `${names}\nimport express from 'express';\n${usage}`);
+    writeFileSync(join(app, 'fronts-usage.cts'), `${names}\nimport express = require('express');\n${usage}`);
+    writeFileSync(join(app, 'tsconfig.fronts.json'), JSON.stringify({
+      compilerOptions: { strict: true, noEmit: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022',
+        lib: ['es2022', 'dom'], types: ['node'], skipLibCheck: false },
+      files: ['fronts-usage.mts', 'fronts-usage.cts'],
+    }));
+    run(join(JS_DIR, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.fronts.json'], app);
   });
 });

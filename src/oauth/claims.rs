@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 
 use super::config::Verifier;
 use super::VerifyError;
-use crate::jsonin::{get, Json};
+use crate::policy::json::{get, Json};
 
 /// What the claims say, and every check they fail (in the order `iss`, `aud`, `exp`, `nbf`,
 /// account claim). The decision takes the first failure; `tokengate inspect` shows them all.

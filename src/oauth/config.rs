@@ -8,7 +8,7 @@ use core::fmt;
 use super::jwks::{Algorithm, KeySet};
 use super::{claims, jwt, Verified, VerifyError};
 use crate::error::PolicyErrors;
-use crate::jsonin::{field, get, index, Json, Reader};
+use crate::policy::json::{field, get, index, Json, Reader};
 
 /// The default clock skew tolerated on `exp` and `nbf`.
 pub const DEFAULT_LEEWAY_SECONDS: u64 = 60;

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::b64;
 use super::VerifyError;
-use crate::jsonin::{field, get, index, Json, Reader};
+use crate::policy::json::{field, get, index, Json, Reader};
 
 /// A JWS signing algorithm the edge verifies. HMAC and `none` are not among them: the edge holds
 /// public keys only.

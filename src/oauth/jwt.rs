@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use super::b64;
 use super::VerifyError;
-use crate::jsonin::{get, Json};
+use crate::policy::json::{get, Json};
 
 /// The longest token the edge takes (Envoy's default header limit is 60 KiB; real JWTs are 1–2 KiB).
 pub(crate) const MAX_TOKEN: usize = 16 * 1024;

@@ -12,41 +12,68 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import ROOT, WASM_DIR, Envoy, Upstream, bootstrap  # noqa: E402
+from harness import ARTIFACTS, ROOT, Envoy, Front, Upstream, bootstrap  # noqa: E402
 
 # run.sh builds once before pytest and sets this; a bare `pytest tests/e2e` builds here.
 PREBUILT = os.environ.get("TOKENGATE_E2E_PREBUILT") == "1"
 
 
-def _build(*packages: str) -> None:
-    if PREBUILT:
+_built = False
+
+
+def _build() -> None:
+    """envoy/build.sh once per session (run.sh has already run it when PREBUILT)."""
+    global _built
+    if PREBUILT or _built:
         return
-    cmd = ["cargo", "build", "--quiet", "--profile", "wasm", "--target", "wasm32-wasip1"]
-    for p in packages:
-        cmd += ["-p", p]
-    subprocess.run(cmd, cwd=ROOT, check=True, timeout=900)
+    subprocess.run(["bash", "envoy/build.sh", "--test-build"], cwd=ROOT, check=True, timeout=1800)
+    _built = True
 
 
-def _wasm(package: str) -> Path:
-    _build(package)
-    # run.sh's wasm-opt -Oz copy is what ships; it is used when it is newer than the build.
-    name = package.replace("-", "_")
-    raw, opt = WASM_DIR / f"{name}.wasm", WASM_DIR / f"{name}.opt.wasm"
-    if not raw.exists():
-        raise FileNotFoundError(f"{raw} not built")
-    if opt.exists() and opt.stat().st_mtime >= raw.stat().st_mtime:
-        return opt
-    return raw
+def _artifact(name: str) -> Path:
+    _build()
+    path = ARTIFACTS / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not built (bash envoy/build.sh)")
+    return path
 
 
 @pytest.fixture(scope="session")
 def noop_wasm() -> Path:
-    return _wasm("tokengate-noop")
+    return _artifact("noop.wasm")
 
 
 @pytest.fixture(scope="session")
 def filter_wasm() -> Path:
-    return _wasm("tokengate-envoy")
+    return _artifact("tokengate.wasm")
+
+
+FRONTS = ("wasm", "native")
+
+
+@pytest.fixture(scope="session", params=FRONTS)
+def front(request) -> Front:
+    """Each of tokengate's Envoy fronts in turn: a test (or fixture) that takes `front` and loads
+    `front.filter(policy)` runs against the proxy-wasm filter and against the native module.
+    `-k wasm` / `-k native` picks one."""
+    if request.param == "wasm":
+        return Front("wasm", _artifact("tokengate.wasm"))
+    _artifact("libtokengate.so")
+    return Front("native", ARTIFACTS)
+
+
+@pytest.fixture(scope="session")
+def native_module() -> Path:
+    """The directory holding the native front's libtokengate.so."""
+    _artifact("libtokengate.so")
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def native_test_build() -> Path:
+    """The directory of the native test build (`panic-marker`: a marker header panics it)."""
+    _artifact("test/libtokengate.so")
+    return ARTIFACTS / "test"
 
 
 @pytest.fixture(scope="session")
@@ -75,10 +102,11 @@ def envoy_factory(tmp_path, upstream):
         print("\n".join(e.log().splitlines()[-60:]))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def launch(tmp_path_factory, upstream):
     """launch(http_filters, extra_clusters=None, config=None, **envoy_kw) -> a ready Envoy stopped at
-    session end (`config`, a whole bootstrap, replaces the default one built from the filters).
+    the end of the module (`config`, a whole bootstrap, replaces the default one built from the
+    filters). Module scope: with each test run once per front, Envoys do not pile up.
 
     For module-scoped Envoys shared by many tests; each call gets its own directory."""
     started: list[Envoy] = []

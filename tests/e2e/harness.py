@@ -27,6 +27,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVOY_BIN = ROOT / ".venv" / "bin" / "envoy"
+# envoy/build.sh puts both fronts here: tokengate.wasm, noop.wasm, libtokengate.so (and the
+# native test build in test/).
+ARTIFACTS = ROOT / "target" / "envoy"
+# Cargo's own output for the wasm filters, before wasm-opt (tools that want the raw build).
 WASM_DIR = ROOT / "target" / "wasm32-wasip1" / "wasm"
 STARTUP_TIMEOUT_S = 30.0
 REQUEST_TIMEOUT_S = 10.0
@@ -247,6 +251,77 @@ def wasm_filter(wasm_path: Path, configuration: str | None, name: str = "tokenga
     }
 
 
+DYNAMIC_MODULE_TYPE = "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter"
+WASM_TYPE = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
+
+
+def native_filter(configuration: str | None, name: str = "tokengate", module: str = "tokengate") -> dict:
+    """The native front: the dynamic module `module` (lib<module>.so from
+    ENVOY_DYNAMIC_MODULES_SEARCH_PATH), the policy as its `filter_config`."""
+    config = {"@type": DYNAMIC_MODULE_TYPE, "dynamic_module_config": {"name": module}, "filter_name": name}
+    if configuration is not None:
+        config["filter_config"] = {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": configuration}
+    return {"name": "envoy.filters.http.dynamic_modules", "typed_config": config}
+
+
+@dataclass(frozen=True)
+class Front:
+    """One of tokengate's two Envoy fronts. Tests take it from the `front` fixture (conftest), which
+    runs them once per front, so the proxy-wasm filter and the native module can never drift."""
+
+    name: str  # "wasm" or "native"
+    artifact: Path  # tokengate.wasm, or the directory holding libtokengate.so
+
+    def filter(self, configuration: str | None) -> dict:
+        """The HTTP filter entry that loads this front with `configuration` (the policy JSON)."""
+        if self.name == "wasm":
+            return wasm_filter(self.artifact, configuration)
+        return native_filter(configuration)
+
+    def broken_modules(self, tmp_path: Path, configuration: str) -> dict:
+        """Filter configs whose module cannot load: {"module_missing": ..., "module_corrupt": ...}."""
+        if self.name == "wasm":
+            junk = tmp_path / "junk.wasm"
+            junk.write_bytes(b"\x00asm\x01\x00\x00\x00" + b"\xff" * 64)
+            return {"module_missing": wasm_filter(tmp_path / "no-such.wasm", configuration),
+                    "module_corrupt": wasm_filter(junk, configuration)}
+        # Envoy looks modules up by name in the search path: the junk one has to live there.
+        junk = self.artifact / "libtokengate_e2e_junk.so"
+        junk.write_bytes(b"\x7fELF" + b"\xff" * 64)
+        return {"module_missing": native_filter(configuration, module="tokengate_e2e_missing"),
+                "module_corrupt": native_filter(configuration, module="tokengate_e2e_junk")}
+
+    @property
+    def type_url(self) -> str:
+        """The filter's config type, for ECDS."""
+        return WASM_TYPE if self.name == "wasm" else DYNAMIC_MODULE_TYPE
+
+    @property
+    def stat_prefix(self) -> str:
+        """Where Envoy files the front's counters: `<prefix>.allowed`, `<prefix>.denied.<code>`, ..."""
+        return "wasmcustom.tokengate" if self.name == "wasm" else "dynamicmodulescustom.tokengate"
+
+    @property
+    def logger(self) -> str:
+        """Envoy's logger for the front's log lines."""
+        return "wasm" if self.name == "wasm" else "dynamic_modules"
+
+
+def tokengate_stats(envoy: "Envoy") -> dict:
+    """The tokengate counters and gauge of whichever front `envoy` runs, by their names under the
+    prefix (`allowed`, `denied.<code>`, `registry.fetch_ok`, ...)."""
+    out: dict = {}
+    for k, v in envoy.stats(r"^(wasmcustom|dynamicmodulescustom)\.tokengate\.").items():
+        for p in ("wasmcustom.tokengate.", "dynamicmodulescustom.tokengate."):
+            if k.startswith(p):
+                out[k.removeprefix(p)] = out.get(k.removeprefix(p), 0) + v
+    return out
+
+
+def tokengate_stat(envoy: "Envoy", name: str) -> int:
+    return tokengate_stats(envoy).get(name, 0)
+
+
 def static_cluster(name: str, port: int, timeout_s: float = 2.0) -> dict:
     return {
         "name": name,
@@ -261,7 +336,7 @@ def static_cluster(name: str, port: int, timeout_s: float = 2.0) -> dict:
     }
 
 
-def ecds_filter(name: str, path: Path) -> dict:
+def ecds_filter(name: str, path: Path, type_url: str = WASM_TYPE) -> dict:
     """An HTTP filter whose config Envoy takes from `path` (ECDS over the filesystem) and
     re-reads whenever a new file is moved into place."""
     return {
@@ -271,12 +346,12 @@ def ecds_filter(name: str, path: Path) -> dict:
                 "path_config_source": {"path": str(path), "watched_directory": {"path": str(path.parent)}},
                 "resource_api_version": "V3",
             },
-            "type_urls": ["type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"],
+            "type_urls": [type_url],
         },
     }
 
 
-def write_ecds(path: Path, name: str, wasm_filter_config: dict, version: str) -> None:
+def write_ecds(path: Path, name: str, filter_config: dict, version: str) -> None:
     """Atomically replaces the ECDS file (write aside, then rename: what Envoy's watch expects)."""
     doc = {
         "version_info": version,
@@ -284,7 +359,7 @@ def write_ecds(path: Path, name: str, wasm_filter_config: dict, version: str) ->
             {
                 "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
                 "name": name,
-                "typed_config": wasm_filter_config["typed_config"],
+                "typed_config": filter_config["typed_config"],
             }
         ],
     }
@@ -420,7 +495,8 @@ class Envoy:
     """Starts the venv's Envoy with `config` in `workdir`; stop() always kills it."""
 
     def __init__(self, config: dict | str, workdir: Path, concurrency: int = 2, log_level: str = "info",
-                 component_log: str = "wasm:debug", listener: str = "main"):
+                 component_log: str = "wasm:debug,dynamic_modules:debug", listener: str = "main",
+                 module_dir: Path | None = None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         if isinstance(config, str):  # YAML text, as an operator writes it
@@ -436,6 +512,8 @@ class Envoy:
         self.concurrency = concurrency
         self.log_level = log_level
         self.component_log = component_log
+        # Where the native front's libtokengate.so is looked for (ENVOY_DYNAMIC_MODULES_SEARCH_PATH).
+        self.module_dir = Path(module_dir) if module_dir is not None else ARTIFACTS
         self.proc: subprocess.Popen | None = None
         self.admin: str = ""
         self.port: int = 0
@@ -454,11 +532,15 @@ class Envoy:
             "--concurrency", str(self.concurrency),
             "--log-level", self.log_level,
             "--disable-hot-restart",
+            # Access logs reach their file every 10 s by default; tests that read them wait less.
+            "--file-flush-interval-msec", "100",
         ]
         if self.component_log:
             cmd += ["--component-log-level", self.component_log]
         self._log_file = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        env = {**os.environ, "ENVOY_DYNAMIC_MODULES_SEARCH_PATH": str(self.module_dir)}
+        self.proc = subprocess.Popen(cmd, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True, env=env)
         if wait_ready:
             self.wait_ready()
         return self
@@ -592,8 +674,9 @@ def free_ports(n: int) -> list:
 
 def validate(config_path: Path, timeout: float = 60.0) -> subprocess.CompletedProcess:
     """`envoy --mode validate`: parses the config and loads the filters (the policy included)."""
+    env = {**os.environ, "ENVOY_DYNAMIC_MODULES_SEARCH_PATH": str(ARTIFACTS)}
     return subprocess.run([str(ENVOY_BIN), "--mode", "validate", "-c", str(config_path), "--log-level", "info",
-                           "--disable-hot-restart"], capture_output=True, text=True, timeout=timeout)
+                           "--disable-hot-restart"], capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def have_envoy() -> bool:
@@ -629,10 +712,14 @@ def registry_generations(envoy: "Envoy") -> dict:
 
 
 def registry_on_every_vm(envoy: "Envoy", generation: int) -> bool:
-    """Whether every VM of a `registry.url` filter holds registry `generation` or a newer one: one
-    fetched it, the others adopt it from shared data within a tick (100 ms). Until then a request
-    may still meet a worker without it."""
+    """Whether every worker of a `registry.url` filter serves registry `generation` or a newer one.
+    The wasm filter: every VM has logged holding it (one fetched it, the others adopt it from shared
+    data within a tick, 100 ms; until then a request may still meet a worker without it). The
+    native front holds one registry for the whole process, swapped atomically: installed is
+    served by every worker at once."""
     held = registry_generations(envoy)
+    if "[dynamic_modules]" in envoy.log():
+        return max(held.values(), default=0) >= generation
     return sum(1 for g in held.values() if g >= generation) >= envoy.concurrency + 1
 
 

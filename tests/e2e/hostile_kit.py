@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import policy_kit as pk
-from harness import ROOT, RawResponse
+from harness import ROOT, RawResponse, tokengate_stats
 
 FIGURES_DIR = ROOT / "target" / "reliability"
 STRIP = ("x-dbt-account-id", "x-dbt-token-kind", "x-dbt-token-id", "x-tokengate-would-deny")
@@ -269,10 +269,8 @@ def vm_problems(before: dict, after: dict, log: str, new_vms_expected: bool = Fa
 
 def filter_counters(envoy) -> Counter:
     """allowed / denied.<code> / deprecated_served / would_deny.<code>, as counted by the filter."""
-    s = envoy.stats("wasmcustom.tokengate")
     out = Counter()
-    for k, v in s.items():
-        name = k.removeprefix("wasmcustom.tokengate.")
+    for name, v in tokengate_stats(envoy).items():
         if name == "allowed" or name == "deprecated_served" or name.startswith(("denied.", "report.")):
             out[name] = v
     return out

@@ -12,7 +12,6 @@ import pytest
 import policy_kit as pk
 from cases import MAIN, STRICT, Case
 from conftest import upstream_headers, wire_code
-from harness import wasm_filter
 
 # One `now` for both the policies and the CLI, so both fronts decide at the same moment (Envoy
 # uses its real clock, and every policy date is days away from it).
@@ -23,8 +22,8 @@ COMPARED_HEADERS = ("cache-control", "content-type", "www-authenticate", "deprec
 
 
 @pytest.fixture(scope="module")
-def envoys(launch, filter_wasm):
-    return {name: launch([wasm_filter(filter_wasm, pk.dumps(p))]) for name, p in POLICIES.items()}
+def envoys(launch, front):
+    return {name: launch([front.filter(pk.dumps(p))]) for name, p in POLICIES.items()}
 
 
 @pytest.fixture(scope="module")

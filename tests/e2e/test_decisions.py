@@ -10,17 +10,17 @@ import pytest
 import policy_kit as pk
 from cases import MAIN, STRICT, Case
 from conftest import upstream_headers, wire_code
-from harness import wasm_filter
+from harness import tokengate_stats
 
 
 @pytest.fixture(scope="module")
-def envoy(launch, filter_wasm):
-    return launch([wasm_filter(filter_wasm, pk.dumps(pk.policy()))])
+def envoy(launch, front):
+    return launch([front.filter(pk.dumps(pk.policy()))])
 
 
 @pytest.fixture(scope="module")
-def strict_envoy(launch, filter_wasm):
-    return launch([wasm_filter(filter_wasm, pk.dumps(pk.strict_policy()))])
+def strict_envoy(launch, front):
+    return launch([front.filter(pk.dumps(pk.strict_policy()))])
 
 
 def send(envoy, c: Case, extra_headers=()):
@@ -206,21 +206,21 @@ def test_plain_allow_has_no_deprecation_headers(envoy):
 
 
 def test_metrics_on_admin_stats(envoy):
-    before = envoy.stats("tokengate")
+    before = tokengate_stats(envoy)
     for cid, n in [("pat_own_account", 3), ("unknown_token", 2), ("legacy_key_before_sunset", 1), ("token_for_another_account", 1)]:
         for _ in range(n):
             send(envoy, by_id(cid))
-    after = envoy.stats("tokengate")
+    after = tokengate_stats(envoy)
 
     def delta(name):
-        return after.get(f"wasmcustom.tokengate.{name}", 0) - before.get(f"wasmcustom.tokengate.{name}", 0)
+        return after.get(name, 0) - before.get(name, 0)
 
     assert delta("allowed") == 4
     assert delta("deprecated_served") == 1
     assert delta("denied.invalid_token") == 2
     assert delta("denied.account_mismatch") == 1
     assert delta("denied.missing_token") == 0
-    assert after["wasmcustom.tokengate.registry.tokens"] == 6
+    assert after["registry.tokens"] == 6
     # Prometheus output carries them too.
     _, prom = envoy.admin_get("/stats/prometheus")
     assert "tokengate_allowed" in prom

@@ -27,8 +27,8 @@ from harness import (
     newest_generation,
     registry_on_every_vm,
     static_cluster,
+    tokengate_stat,
     wait_for,
-    wasm_filter,
     write_ecds,
 )
 from hostile_kit import (
@@ -90,29 +90,26 @@ def load_for(envoy, phase: dict, threads: int = 3, h2_threads: int = 1, seconds:
 # ---- ECDS: bad configurations under load -------------------------------------------------------
 
 
-def _bad_configs(filter_wasm, tmp_path) -> dict:
-    """Each a Wasm filter config (or a raw ECDS file) that must be refused."""
+def _bad_configs(front, tmp_path) -> dict:
+    """Each a filter config of `front` (or a raw ECDS file) that must be refused."""
     field_errors = pk.policy(NOW)
     field_errors["deprecations"]["endpoints"][1]["sunset_at"] = "2000-01-01T00:00:00Z"
     field_errors["registry"]["tokens"][2]["sha256"] = "not-hex"
     field_errors["surprise"] = True
     dup = pk.policy(NOW)
     dup["registry"]["tokens"].append(dict(dup["registry"]["tokens"][0]))
-    junk = tmp_path / "junk.wasm"
-    junk.write_bytes(b"\x00asm\x01\x00\x00\x00" + b"\xff" * 64)
     return {
-        "policy_field_errors": wasm_filter(filter_wasm, pk.dumps(field_errors)),
-        "policy_duplicate_digest": wasm_filter(filter_wasm, pk.dumps(dup)),
-        "policy_truncated_json": wasm_filter(filter_wasm, pk.dumps(pk.policy(NOW))[:-40]),
-        "policy_not_an_object": wasm_filter(filter_wasm, "[]"),
-        "policy_empty": wasm_filter(filter_wasm, ""),
-        "policy_absent": wasm_filter(filter_wasm, None),
-        "module_missing": wasm_filter(tmp_path / "no-such.wasm", pk.dumps(pk.policy(NOW))),
-        "module_corrupt": wasm_filter(junk, pk.dumps(pk.policy(NOW))),
+        "policy_field_errors": front.filter(pk.dumps(field_errors)),
+        "policy_duplicate_digest": front.filter(pk.dumps(dup)),
+        "policy_truncated_json": front.filter(pk.dumps(pk.policy(NOW))[:-40]),
+        "policy_not_an_object": front.filter("[]"),
+        "policy_empty": front.filter(""),
+        "policy_absent": front.filter(None),
+        **front.broken_modules(tmp_path, pk.dumps(pk.policy(NOW))),
     }
 
 
-def test_bad_ecds_updates_under_load_drop_nothing(envoy_factory, filter_wasm, cli_bin, tmp_path, figures):
+def test_bad_ecds_updates_under_load_drop_nothing(envoy_factory, front, cli_bin, tmp_path, figures):
     revoked = pk.policy(NOW)
     revoked["registry"]["tokens"][0]["revoked"] = True  # PAT_A: 200 -> 401 revoked_token
     oracle = Oracle(cli_bin, {"v1": pk.policy(NOW), "v2": revoked}, tmp_path, NOW)
@@ -122,8 +119,8 @@ def test_bad_ecds_updates_under_load_drop_nothing(envoy_factory, filter_wasm, cl
     ecds_dir = tmp_path / "ecds"
     ecds_dir.mkdir()
     ecds = ecds_dir / "tokengate.json"
-    write_ecds(ecds, "tokengate", wasm_filter(filter_wasm, pk.dumps(pk.policy(NOW))), "1")
-    envoy = envoy_factory([ecds_filter("tokengate", ecds)])
+    write_ecds(ecds, "tokengate", front.filter(pk.dumps(pk.policy(NOW))), "1")
+    envoy = envoy_factory([ecds_filter("tokengate", ecds, front.type_url)])
     stat = "extension_config_discovery.http_filter.tokengate."
 
     def ecds_stats():
@@ -138,7 +135,7 @@ def test_bad_ecds_updates_under_load_drop_nothing(envoy_factory, filter_wasm, cl
     wait_for(lambda: load.progress() > 200, what="load running")
 
     rejected_kinds, version = [], 1
-    for kind, cfg in _bad_configs(filter_wasm, tmp_path).items():
+    for kind, cfg in _bad_configs(front, tmp_path).items():
         rejected, success, failure = ecds_stats()
         version += 1
         write_ecds(ecds, "tokengate", cfg, str(version))
@@ -161,7 +158,7 @@ def test_bad_ecds_updates_under_load_drop_nothing(envoy_factory, filter_wasm, cl
     # A good update, under the same load: old or new answers while it spreads, then only new.
     run_phase(phase, "good update", [v1, v2])
     rejected, success, failure = ecds_stats()
-    write_ecds(ecds, "tokengate", wasm_filter(filter_wasm, pk.dumps(revoked)), str(version + 1))
+    write_ecds(ecds, "tokengate", front.filter(pk.dumps(revoked)), str(version + 1))
     wait_for(lambda: ecds_stats()[1] == success + 1, timeout=15, what="good update accepted")
     probes = []  # counted by the filter too
 
@@ -227,11 +224,11 @@ def url_policy(timeout_ms: int = 400) -> dict:
 
 
 def stat(envoy, name: str) -> int:
-    return envoy.stats("wasmcustom.tokengate.registry").get(f"wasmcustom.tokengate.registry.{name}", 0)
+    return tokengate_stat(envoy, f"registry.{name}")
 
 
 @pytest.mark.parametrize("mode", ["down", "reset", "truncated", "truncated_json", "empty"])
-def test_registry_fault_under_load_keeps_the_last_good_registry(envoy_factory, filter_wasm, cli_bin, tmp_path, figures, mode):
+def test_registry_fault_under_load_keeps_the_last_good_registry(envoy_factory, front, cli_bin, tmp_path, figures, mode):
     (port,) = free_ports(1)
     reg = Upstream(port=port).start()
     reg.registry.set(body=registry_doc(pk.PAT_A, pk.REVOKED_A), etag='"v1"', mode="ok")
@@ -239,7 +236,7 @@ def test_registry_fault_under_load_keeps_the_last_good_registry(envoy_factory, f
     v1, v2 = decisions(oracle, "v1"), decisions(oracle, "v2")
     assert v1["svc_a"]["code"] == "invalid_token" and v2["svc_a"]["status"] == 200
     try:
-        envoy = envoy_factory([wasm_filter(filter_wasm, pk.dumps(url_policy()))], [static_cluster("registry", port, timeout_s=0.25)])
+        envoy = envoy_factory([front.filter(pk.dumps(url_policy()))], [static_cluster("registry", port, timeout_s=0.25)])
         wait_for(lambda: registry_on_every_vm(envoy, 1), what="first load on every VM")
         # What the fault must not replace; recovery is the first generation after it.
         before = newest_generation(envoy)

@@ -11,7 +11,7 @@ import pytest
 
 import policy_kit as pk
 from conftest import upstream_headers, wire_code
-from harness import newest_generation, registry_on_every_vm, static_cluster, wait_for, wasm_filter
+from harness import newest_generation, registry_on_every_vm, static_cluster, tokengate_stat, wait_for
 
 PATH = f"/api/v2/accounts/{pk.ACCOUNT_A}/jobs/"
 REGISTRY_PATH = "/_registry/tokens.json"
@@ -38,7 +38,7 @@ def status_of(envoy, token: str) -> int:
 
 
 def stat(envoy, name: str) -> int:
-    return envoy.stats("tokengate").get(f"wasmcustom.tokengate.{name}", 0)
+    return tokengate_stat(envoy, name)
 
 
 @pytest.fixture
@@ -50,13 +50,13 @@ def registry(upstream):
     return st
 
 
-def start(envoy_factory, filter_wasm, upstream, policy, **kw):
-    return envoy_factory([wasm_filter(filter_wasm, pk.dumps(policy))], [static_cluster("registry", upstream.port)], **kw)
+def start(envoy_factory, front, upstream, policy, **kw):
+    return envoy_factory([front.filter(pk.dumps(policy))], [static_cluster("registry", upstream.port)], **kw)
 
 
-def test_denied_until_loaded_then_served(envoy_factory, filter_wasm, upstream, registry):
+def test_denied_until_loaded_then_served(envoy_factory, front, upstream, registry):
     registry.set(mode="error")
-    envoy = start(envoy_factory, filter_wasm, upstream, url_policy())
+    envoy = start(envoy_factory, front, upstream, url_policy())
     r = ask(envoy, pk.PAT_A)
     assert (r.status, wire_code(r)) == (503, "registry_unavailable")
     assert r.header("cache-control") == "no-store"
@@ -77,9 +77,9 @@ def test_denied_until_loaded_then_served(envoy_factory, filter_wasm, upstream, r
     assert ask(envoy, pk.PAT_B).status == 401
 
 
-def test_until_loaded_allow_passes_requests_marked(envoy_factory, filter_wasm, upstream, registry):
+def test_until_loaded_allow_passes_requests_marked(envoy_factory, front, upstream, registry):
     registry.set(mode="error")
-    envoy = start(envoy_factory, filter_wasm, upstream, url_policy(until_loaded="allow"))
+    envoy = start(envoy_factory, front, upstream, url_policy(until_loaded="allow"))
     r = ask(envoy, pk.PAT_A)
     assert r.status == 200 and r.header("x-upstream") == "echo"
     seen = upstream_headers(r)
@@ -87,11 +87,11 @@ def test_until_loaded_allow_passes_requests_marked(envoy_factory, filter_wasm, u
     assert "x-dbt-account-id" not in seen
 
 
-def test_refresh_revalidates_with_etag_and_picks_up_changes(envoy_factory, filter_wasm, upstream, registry):
+def test_refresh_revalidates_with_etag_and_picks_up_changes(envoy_factory, front, upstream, registry):
     # Every step waits on a condition the filter makes true, never on time: a worker decides
     # with a new registry only once its VM has logged holding it (the log line follows the
     # install), and until every VM has, a request may meet one that has not.
-    envoy = start(envoy_factory, filter_wasm, upstream, url_policy())
+    envoy = start(envoy_factory, front, upstream, url_policy())
     wait_for(lambda: registry_on_every_vm(envoy, 1), what="generation 1 on every VM")
     assert {status_of(envoy, pk.PAT_A) for _ in range(8)} == {200}
     wait_for(lambda: any(f == (REGISTRY_PATH, '"v1"', 304) for f in registry.fetches), what="a 304 revalidation")
@@ -112,8 +112,8 @@ def test_refresh_revalidates_with_etag_and_picks_up_changes(envoy_factory, filte
 
 
 @pytest.mark.parametrize("mode", ["error", "garbage", "slow", "invalid_document"])
-def test_a_failed_refresh_keeps_the_last_good_registry(envoy_factory, filter_wasm, upstream, registry, mode):
-    envoy = start(envoy_factory, filter_wasm, upstream, url_policy(timeout_ms=400))
+def test_a_failed_refresh_keeps_the_last_good_registry(envoy_factory, front, upstream, registry, mode):
+    envoy = start(envoy_factory, front, upstream, url_policy(timeout_ms=400))
     wait_for(lambda: status_of(envoy, pk.PAT_A) == 200, what="first load")
     failed = stat(envoy, "registry.fetch_failed")
     if mode == "invalid_document":
@@ -137,23 +137,26 @@ def test_a_failed_refresh_keeps_the_last_good_registry(envoy_factory, filter_was
     wait_for(lambda: status_of(envoy, pk.SVC_A) == 200, timeout=15, what="recovery")
 
 
-def test_the_first_fetch_is_one_per_process(envoy_factory, filter_wasm, upstream, registry):
+def test_the_first_fetch_is_one_per_process(envoy_factory, front, upstream, registry):
     # Four workers plus the main thread run a root context each, all configured at once, all
     # finding shared data empty: one of them fetches, the others adopt its document.
-    envoy = start(envoy_factory, filter_wasm, upstream, url_policy(refresh=60), concurrency=4)
+    envoy = start(envoy_factory, front, upstream, url_policy(refresh=60), concurrency=4)
     wait_for(lambda: registry_on_every_vm(envoy, 1), what="generation 1 on every VM")
     assert registry.fetch_count() == 1, registry.fetches
     log = envoy.log().splitlines()
     assert len([l for l in log if "registry loaded from cluster registry" in l]) == 1
-    assert len([l for l in log if "registry generation 1 adopted from shared data" in l]) == envoy.concurrency
+    adopted = [l for l in log if "registry generation 1 adopted from shared data" in l]
+    # The wasm filter: every other VM adopts the fetched document. The native front holds one
+    # registry for the process: nothing to adopt.
+    assert len(adopted) == (envoy.concurrency if front.name == "wasm" else 0), adopted
     assert newest_generation(envoy) == 1
     assert stat(envoy, "registry.fetch_ok") == 1
 
 
-def test_one_fetch_per_interval_for_the_whole_process(envoy_factory, filter_wasm, upstream, registry):
+def test_one_fetch_per_interval_for_the_whole_process(envoy_factory, front, upstream, registry):
     # Two workers plus the main thread run a root context each; without the shared copy each
     # would fetch on its own.
-    envoy = start(envoy_factory, filter_wasm, upstream, url_policy(refresh=1))
+    envoy = start(envoy_factory, front, upstream, url_policy(refresh=1))
     wait_for(lambda: registry_on_every_vm(envoy, 1), what="generation 1 on every VM")
     n0, t0 = registry.fetch_count(), time.monotonic()
     # Counting fetches over a window is the point here: the window is a measurement, not a wait.
@@ -164,14 +167,15 @@ def test_one_fetch_per_interval_for_the_whole_process(envoy_factory, filter_wasm
     loaded = [l for l in log if "registry loaded from cluster registry" in l]
     adopted = [l for l in log if "registry generation 1 adopted from shared data" in l]
     assert len(loaded) == 1, loaded
-    # Each other VM (2 workers and the main thread, less the fetcher) parsed the shared copy.
-    assert len(adopted) == envoy.concurrency, adopted
+    # The wasm filter: each other VM (2 workers and the main thread, less the fetcher) parsed the
+    # shared copy. The native front: one registry for the process, nothing to adopt.
+    assert len(adopted) == (envoy.concurrency if front.name == "wasm" else 0), adopted
 
 
-def test_unknown_cluster_is_reported_and_counted(envoy_factory, filter_wasm, upstream, registry):
+def test_unknown_cluster_is_reported_and_counted(envoy_factory, front, upstream, registry):
     p = url_policy()
     p["registry"]["url"]["cluster"] = "nope"
-    envoy = start(envoy_factory, filter_wasm, upstream, p)
+    envoy = start(envoy_factory, front, upstream, p)
     wait_for(lambda: stat(envoy, "registry.fetch_failed") >= 1, what="failure counted")
     assert "cannot fetch the registry from cluster nope" in envoy.log()
     assert status_of(envoy, pk.PAT_A) == 503

@@ -7,12 +7,12 @@ import pytest
 import policy_kit as pk
 from cases import MAIN
 from conftest import upstream_headers
-from harness import wasm_filter
+from harness import tokengate_stats
 
 
 @pytest.fixture(scope="module")
-def envoy(launch, filter_wasm):
-    return launch([wasm_filter(filter_wasm, pk.dumps(pk.policy(mode="report")))])
+def envoy(launch, front):
+    return launch([front.filter(pk.dumps(pk.policy(mode="report")))])
 
 
 @pytest.mark.parametrize("case", [c for c in MAIN if c.status != 200], ids=lambda c: c.id)
@@ -34,14 +34,14 @@ def test_allowed_requests_are_unchanged_in_report_mode(envoy):
 
 
 def test_would_deny_is_counted_and_logged(envoy):
-    before = envoy.stats("tokengate")
+    before = tokengate_stats(envoy)
     for _ in range(3):
         envoy.request("GET", f"/api/v2/accounts/{pk.ACCOUNT_B}/jobs/", [("Authorization", f"Token {pk.PAT_A}")])
     envoy.request("GET", f"/api/v2/accounts/{pk.ACCOUNT_A}/jobs/", [("Authorization", f"Token {pk.PAT_A}")])
-    after = envoy.stats("tokengate")
+    after = tokengate_stats(envoy)
 
     def delta(n):
-        return after.get(f"wasmcustom.tokengate.{n}", 0) - before.get(f"wasmcustom.tokengate.{n}", 0)
+        return after.get(n, 0) - before.get(n, 0)
 
     assert delta("report.would_deny.account_mismatch") == 3
     assert delta("denied.account_mismatch") == 0

@@ -1,27 +1,46 @@
 //! What a decision looks like on the wire (SPEC §7, §9): the one place that turns an outcome into
 //! status, headers and body, used by every front.
 
+pub(crate) mod json;
+
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::code::Code;
-use crate::decision::Decision;
-use crate::jsonout::{escape_into, JsonWriter};
+use crate::decide::Decision;
 use crate::policy::Deprecation;
-use crate::time::imf_fixdate;
+use json::{escape_into, JsonWriter};
+
+/// A denial's local reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The HTTP status.
+    pub status: u16,
+    /// Lowercase names.
+    pub headers: Vec<(&'static str, String)>,
+    /// dbt's error envelope, or RFC 9457 problem details.
+    pub body: String,
+}
+
+/// The reply to a denial (SPEC §7).
+pub(crate) fn reply(d: &Decision<'_>) -> Reply {
+    let message = d.message();
+    Reply {
+        status: d.status(),
+        headers: denial_headers(
+            d.code,
+            &message,
+            &d.policy.realm,
+            d.problem_json,
+            d.deprecation,
+        ),
+        body: denial_body(d.code, &message, d.problem_json),
+    }
+}
 
 /// Where RFC 9457 `type` URIs point; a URN, since tokengate publishes no error pages.
 const PROBLEM_TYPE_PREFIX: &str = "urn:tokengate:error:";
-
-/// `Deprecation`, `Sunset` and `Link` for one deprecation (RFC 9745, RFC 8594).
-pub(crate) fn deprecation_headers(d: &Deprecation, out: &mut Vec<(&'static str, String)>) {
-    out.push(("deprecation", format!("@{}", d.deprecated_at)));
-    out.push(("sunset", imf_fixdate(d.sunset_at)));
-    if let Some(link) = &d.link {
-        out.push(("link", format!("<{link}>; rel=\"deprecation\"")));
-    }
-}
 
 /// Append `message` as RFC 6750 allows inside `error_description`: no `"` or `\`, printable
 /// ASCII only. Messages already are (copied whole); anything else is replaced, char by char.
@@ -73,7 +92,7 @@ pub(crate) fn denial_headers(
         h.push(("www-authenticate", www));
     }
     if let Some(d) = deprecation {
-        deprecation_headers(d, &mut h);
+        h.extend(d.headers().map(|(n, v)| (n, String::from(v))));
     }
     h
 }
@@ -112,54 +131,74 @@ pub(crate) fn denial_body(code: Code, message: &str, problem_json: bool) -> Stri
     w.finish()
 }
 
-fn header_object(
-    w: &mut JsonWriter,
-    headers: impl Iterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
-) {
+fn header_object<'k, 'v>(w: &mut JsonWriter, headers: impl Iterator<Item = (&'k str, &'v str)>) {
     w.begin_object();
     for (k, v) in headers {
-        w.key(k.as_ref());
-        w.str(v.as_ref());
+        w.key(k);
+        w.str(v);
     }
     w.end_object();
 }
 
 /// SPEC §9: the decision as JSON, the same from the CLI and from JS.
-pub(crate) fn decision_json(d: &Decision) -> String {
+pub(crate) fn decision_json(d: &Decision<'_>) -> String {
     let mut w = JsonWriter::new();
     w.begin_object();
     w.key("allow");
-    w.bool(d.allow);
+    w.bool(d.allow());
     w.key("status");
-    w.u64(u64::from(d.status));
+    w.u64(u64::from(d.status()));
     w.key("code");
     w.str(d.code.as_str());
     w.key("message");
-    w.str(&d.message);
+    w.str(&d.message());
     w.key("token_kind");
     w.opt_str(d.token_kind.map(crate::Kind::as_str));
     w.key("token_id");
-    w.opt_str(d.token_id.as_deref());
+    w.opt_str(d.token_id());
     w.key("account_id");
     match d.account_id {
         // A string: account ids exceed 2^53, past what a JS number holds exactly.
-        Some(a) => w.str(&format!("{a}")),
+        Some(a) => w.str(crate::bytes::Decimal::new(a).as_str()),
         None => w.raw("null"),
     }
-    if d.report_only {
+    if d.report_only() {
         w.key("report_only");
         w.bool(true);
     }
+    let reply = d.reply();
     w.key("response_headers");
-    header_object(&mut w, d.response_headers.iter().map(|(k, v)| (*k, v)));
+    match &reply {
+        Some(r) => header_object(&mut w, r.headers.iter().map(|(k, v)| (*k, v.as_str()))),
+        None => header_object(&mut w, d.response_headers()),
+    }
     w.key("upstream_headers");
-    header_object(&mut w, d.upstream_headers.iter().map(|(k, v)| (k, v)));
+    w.begin_object();
+    for (k, v) in d.set_headers() {
+        w.key(k);
+        w.str(v.as_str());
+    }
+    w.end_object();
     w.key("body");
-    match &d.body {
-        Some(b) => {
-            let mut s = String::with_capacity(b.len() + 8);
-            escape_into(&mut s, b);
+    match &reply {
+        Some(r) => {
+            let mut s = String::with_capacity(r.body.len() + 8);
+            escape_into(&mut s, &r.body);
             w.raw(&s);
+        }
+        None => w.raw("null"),
+    }
+    w.key("client");
+    w.opt_str(d.client());
+    w.key("advice");
+    match d.advice() {
+        Some(a) => {
+            w.begin_object();
+            w.key("code");
+            w.str(a.code);
+            w.key("message");
+            w.str(&a.message);
+            w.end_object();
         }
         None => w.raw("null"),
     }

@@ -11,8 +11,8 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::json::{field, get, index, only_objects, read_document, Json, Key, Reader};
 use crate::error::PolicyErrors;
-use crate::jsonin::{field, get, index, only_objects, read_document, Json, Key, Reader};
 use crate::token::Kind;
 
 /// How many hex characters of the digest make the default token id.
@@ -35,13 +35,52 @@ struct Slot {
 const _: () = assert!(core::mem::size_of::<Slot>() <= 56);
 
 /// A registered token found by its digest.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Hit {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Hit<'r> {
     pub kind: Kind,
     pub account: Option<u64>,
     pub expires: Option<i64>,
     pub revoked: bool,
-    pub token_id: String,
+    pub token_id: TokenId<'r>,
+}
+
+/// The only token identity that may be shown (SPEC §3): the registry's `token_id`, or the first
+/// 12 hex characters of the digest. Held inline or borrowed: no allocation per request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum TokenId<'r> {
+    /// The first 12 hex characters of the digest.
+    Digest([u8; TOKEN_ID_HEX]),
+    /// The registry's own id for the token.
+    Named(&'r str),
+}
+
+impl<'r> TokenId<'r> {
+    /// The id of a token with this digest when the registry names none.
+    pub fn of_digest(digest: &[u8; 32]) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'0'; TOKEN_ID_HEX];
+        for (pair, byte) in out.chunks_exact_mut(2).zip(digest) {
+            if let [hi, lo] = pair {
+                *hi = HEX.get(usize::from(byte >> 4)).copied().unwrap_or(b'0');
+                *lo = HEX.get(usize::from(byte & 0x0f)).copied().unwrap_or(b'0');
+            }
+        }
+        TokenId::Digest(out)
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            TokenId::Digest(hex) => core::str::from_utf8(hex).unwrap_or(""),
+            TokenId::Named(s) => s,
+        }
+    }
+}
+
+impl fmt::Debug for TokenId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The set of token digests the edge accepts.
@@ -73,11 +112,6 @@ pub fn sha256(token: &[u8]) -> [u8; 32] {
 /// The lowercase hex SHA-256 of `token`, as the registry stores it.
 pub fn sha256_hex(token: &[u8]) -> String {
     hex::encode(sha256(token))
-}
-
-/// The default token id: the first 12 hex characters of the digest.
-pub(crate) fn default_token_id(digest: &[u8; 32]) -> String {
-    hex::encode(digest.get(..TOKEN_ID_HEX / 2).unwrap_or_default())
 }
 
 fn prefix(d: &[u8; 32]) -> u64 {
@@ -122,7 +156,7 @@ impl Registry {
     pub const ENTRY_BYTES: usize = core::mem::size_of::<Slot>();
 
     /// Find a token by its digest.
-    pub(crate) fn lookup(&self, digest: &[u8; 32]) -> Option<Hit> {
+    pub(crate) fn lookup(&self, digest: &[u8; 32]) -> Option<Hit<'_>> {
         let key = prefix(digest);
         let bucket = if self.bits == 0 {
             0
@@ -142,13 +176,14 @@ impl Registry {
             .iter()
             .take_while(|s| prefix(&s.digest) == key)
             .find(|s| bool::from(s.digest.ct_eq(digest)))?;
-        let token_id = match self.ids.binary_search_by_key(&slot.index, |(i, _)| *i) {
-            Ok(i) => self
-                .ids
-                .get(i)
-                .map(|(_, id)| id.clone())
-                .unwrap_or_default(),
-            Err(_) => default_token_id(&slot.digest),
+        let named = self
+            .ids
+            .binary_search_by_key(&slot.index, |(i, _)| *i)
+            .ok()
+            .and_then(|i| self.ids.get(i));
+        let token_id = match named {
+            Some((_, id)) => TokenId::Named(id),
+            None => TokenId::of_digest(&slot.digest),
         };
         Some(Hit {
             kind: slot.kind,
@@ -464,7 +499,7 @@ mod tests {
         assert_eq!(reg.len(), 3);
         let a = reg.lookup(&sha256(b"a")).unwrap();
         assert_eq!((a.kind, a.account), (Kind::Pat, Some(u64::MAX)));
-        assert_eq!(a.token_id, digest_of("a")[..12]);
+        assert_eq!(a.token_id.as_str(), &digest_of("a")[..12]);
         let b = reg.lookup(&sha256(b"b")).unwrap();
         assert_eq!(
             (b.kind, b.account, b.revoked, b.token_id.as_str()),

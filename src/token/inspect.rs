@@ -1,61 +1,11 @@
-//! Token kinds and format inspection (SPEC §1): what a string looks like, without the registry.
+//! Inspection (SPEC §1): what is wrong with a string a user offers as a token, every problem
+//! named, built on the same classification the decision uses.
 
-use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::jsonout::JsonWriter;
-
-/// The kinds of credential dbt Cloud issues.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    /// Account-scoped personal access token, `dbtu_…`.
-    Pat,
-    /// Service account token, `dbtc_…`.
-    Service,
-    /// Legacy user API key: reaches every account of its user; being retired.
-    UserKey,
-    /// dbt platform OAuth access token (a JWT); claims are not verified here.
-    OAuth,
-}
-
-impl Kind {
-    /// Every kind, in the order of SPEC §1.
-    pub const ALL: [Kind; 4] = [Kind::Pat, Kind::Service, Kind::UserKey, Kind::OAuth];
-
-    /// The kind's name as used everywhere (`pat`, `service`, `user_key`, `oauth`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Kind::Pat => "pat",
-            Kind::Service => "service",
-            Kind::UserKey => "user_key",
-            Kind::OAuth => "oauth",
-        }
-    }
-
-    /// The kind named `s`, if any.
-    pub fn parse(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// How a person reads the kind in a message.
-    pub const fn describe(self) -> &'static str {
-        match self {
-            Kind::Pat => "personal access tokens",
-            Kind::Service => "service tokens",
-            Kind::UserKey => "legacy user API keys",
-            Kind::OAuth => "OAuth tokens",
-        }
-    }
-
-    pub(crate) const fn bit(self) -> u8 {
-        1 << (self as u8)
-    }
-}
-
-/// The default body length after `dbtu_` / `dbtc_`.
-pub const DEFAULT_BODY_LENGTH: usize = 50;
-const PAT_PREFIX: &[u8] = b"dbtu_";
-const SERVICE_PREFIX: &[u8] = b"dbtc_";
+use super::{body_problem, is_hex_key, is_jwt, scoped_kind, unprefixed_problem, Kind};
+use crate::bytes::starts_with_ignore_case;
+use crate::render::json::JsonWriter;
 
 /// A problem inspection found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -98,31 +48,7 @@ impl ProblemCode {
 
     /// A plain sentence about the problem; it never repeats the token.
     pub const fn message(self) -> &'static str {
-        match self {
-            ProblemCode::Empty => "The token is empty.",
-            ProblemCode::Whitespace => {
-                "The token contains whitespace; remove spaces and line breaks before or inside it."
-            }
-            ProblemCode::SchemeIncluded => {
-                "Paste only the token, without the 'Token' or 'Bearer' scheme in front of it."
-            }
-            ProblemCode::Quoted => "Remove the quotes around the token.",
-            ProblemCode::UnknownPrefix => {
-                "This is not a dbt Cloud token: personal access tokens start with dbtu_ and service tokens with dbtc_."
-            }
-            ProblemCode::WrongLength => {
-                "The token has a dbt prefix but the wrong length; it may have been cut off or pasted twice."
-            }
-            ProblemCode::BadCharacter => {
-                "The token contains a character dbt tokens never have (only letters, digits, - and _ follow the prefix)."
-            }
-            ProblemCode::LegacyUserKey => {
-                "This looks like a legacy user API key, which is retired: create an account-scoped personal access token under Settings > Access Token, or a service token for production and partner integrations."
-            }
-            ProblemCode::NotAToken => {
-                "This is not a token (it looks like an e-mail address or a URL)."
-            }
-        }
+        crate::messages::problem(self)
     }
 }
 
@@ -148,7 +74,7 @@ pub struct Inspection {
 
 impl Inspection {
     /// `{"kind":…,"well_formed":…,"problems":[{"code":…,"message":…}]}`.
-    pub fn to_json(&self) -> String {
+    pub fn to_json(&self) -> alloc::string::String {
         let mut w = JsonWriter::new();
         w.begin_object();
         w.key("kind");
@@ -171,116 +97,16 @@ impl Inspection {
     }
 }
 
-/// The shape of a clean credential, as the decision needs it (SPEC §6 step 5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Shape {
-    /// `dbtu_`/`dbtc_` with a good body.
-    Scoped(Kind),
-    /// `dbtu_`/`dbtc_` with a wrong body: malformed, whatever the registry says.
-    BadScoped,
-    /// Three base64url segments, the first starting `eyJ`.
-    Jwt,
-    /// 40 lowercase hex: looks like a legacy key.
-    HexKey,
-    /// Printable ASCII of no known shape: a legacy key only if the registry holds it.
-    Unknown,
-    /// Cannot be any token at all (control or non-ASCII bytes).
-    Garbage,
-}
-
-/// `[A-Za-z0-9_-]` as a table: checked for every byte of every token on the hot path.
-// Evaluated at compile time: a bad index fails the build, never a request.
-#[allow(clippy::indexing_slicing)]
-const BODY_BYTES: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
-        b += 1;
-    }
-    t
-};
-
-fn is_body_byte(b: u8) -> bool {
-    BODY_BYTES.get(usize::from(b)).copied().unwrap_or(false)
-}
-
-fn is_b64url(b: u8) -> bool {
-    is_body_byte(b)
-}
-
-fn is_jwt(t: &[u8]) -> bool {
-    if !t.starts_with(b"eyJ") {
-        return false;
-    }
-    let mut parts = 0;
-    for seg in t.split(|&b| b == b'.') {
-        parts += 1;
-        if seg.is_empty() || !seg.iter().all(|&b| is_b64url(b)) {
-            return false;
-        }
-    }
-    parts == 3
-}
-
-fn is_hex_key(t: &[u8]) -> bool {
-    t.len() == 40
-        && t.iter()
-            .all(|&b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-fn scoped_kind(t: &[u8]) -> Option<(Kind, &[u8])> {
-    if let Some(body) = t.strip_prefix(PAT_PREFIX) {
-        Some((Kind::Pat, body))
-    } else {
-        t.strip_prefix(SERVICE_PREFIX).map(|b| (Kind::Service, b))
-    }
-}
-
-/// Classify a credential already taken out of its header.
-pub(crate) fn shape(t: &[u8], min: usize, max: usize) -> Shape {
-    if let Some((kind, body)) = scoped_kind(t) {
-        let ok = (min..=max).contains(&body.len()) && body.iter().all(|&b| is_body_byte(b));
-        return if ok {
-            Shape::Scoped(kind)
-        } else {
-            Shape::BadScoped
-        };
-    }
-    if is_jwt(t) {
-        Shape::Jwt
-    } else if is_hex_key(t) {
-        Shape::HexKey
-    } else if t.is_empty() || t.iter().any(|&b| !(0x21..0x7f).contains(&b)) {
-        Shape::Garbage
-    } else {
-        Shape::Unknown
-    }
-}
-
-fn trim_ws(mut t: &[u8]) -> &[u8] {
-    while let [first, rest @ ..] = t {
-        if first.is_ascii_whitespace() {
-            t = rest;
-        } else {
-            break;
-        }
-    }
-    while let [rest @ .., last] = t {
-        if last.is_ascii_whitespace() {
-            t = rest;
-        } else {
-            break;
-        }
-    }
-    t
+fn trim_ws(t: &[u8]) -> &[u8] {
+    t.trim_ascii()
 }
 
 fn strip_quotes(t: &[u8]) -> Option<&[u8]> {
     for q in [b'"', b'\'', b'`'] {
-        if t.len() >= 2 && t.first() == Some(&q) && t.last() == Some(&q) {
-            return t.get(1..t.len() - 1);
+        if let [first, inner @ .., last] = t {
+            if *first == q && *last == q {
+                return Some(inner);
+            }
         }
     }
     None
@@ -288,10 +114,7 @@ fn strip_quotes(t: &[u8]) -> Option<&[u8]> {
 
 fn strip_scheme(t: &[u8]) -> Option<&[u8]> {
     for scheme in [&b"token"[..], b"bearer"] {
-        if t.len() > scheme.len()
-            && t.get(..scheme.len())
-                .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
-        {
+        if t.len() > scheme.len() && starts_with_ignore_case(t, scheme) {
             let rest = t.get(scheme.len()..)?;
             let after = trim_ws(rest);
             if after.len() < rest.len() || rest.first() == Some(&b':') {
@@ -302,28 +125,13 @@ fn strip_scheme(t: &[u8]) -> Option<&[u8]> {
     None
 }
 
-/// Whether `token` may be registered as `kind`: only what the decision would look up and accept
-/// under that kind (a `dbtu_` token as a `pat`, a `dbtc_` token as a `service`, and as a legacy
-/// `user_key` anything printable that is neither). The error says why not; it never holds the token.
-pub fn registrable_as(token: &[u8], kind: Kind) -> Result<(), &'static str> {
-    let s = shape(token, DEFAULT_BODY_LENGTH, DEFAULT_BODY_LENGTH);
-    match (kind, s) {
-        (Kind::Pat | Kind::Service, Shape::Scoped(k)) if k == kind => Ok(()),
-        (Kind::UserKey, Shape::HexKey | Shape::Unknown) => Ok(()),
-        (Kind::OAuth, _) => Err("OAuth tokens are not registered: the upstream verifies them"),
-        (_, Shape::Garbage) => Err("it contains whitespace, control or non-ASCII characters"),
-        (_, Shape::BadScoped) => Err("it has a dbt prefix but the wrong length or characters"),
-        (_, Shape::Jwt) => Err("it is an OAuth token"),
-        (Kind::UserKey, Shape::Scoped(_)) => {
-            Err("it is a personal access or service token, not a legacy key")
-        }
-        _ => Err("its prefix belongs to another kind of token"),
-    }
-}
-
 /// Inspect with the default body length of 50.
 pub fn inspect(token: &[u8]) -> Inspection {
-    inspect_with(token, DEFAULT_BODY_LENGTH, DEFAULT_BODY_LENGTH)
+    inspect_with(
+        token,
+        super::DEFAULT_BODY_LENGTH,
+        super::DEFAULT_BODY_LENGTH,
+    )
 }
 
 /// Inspect a string that a user offers as a token: its kind and every problem (SPEC §1).
@@ -344,19 +152,15 @@ pub fn inspect_with(token: &[u8], min: usize, max: usize) -> Inspection {
         if trimmed.len() != t.len() {
             add(ProblemCode::Whitespace);
             t = trimmed;
-            continue;
-        }
-        if let Some(inner) = strip_quotes(t) {
+        } else if let Some(inner) = strip_quotes(t) {
             add(ProblemCode::Quoted);
             t = inner;
-            continue;
-        }
-        if let Some(rest) = strip_scheme(t) {
+        } else if let Some(rest) = strip_scheme(t) {
             add(ProblemCode::SchemeIncluded);
             t = rest;
-            continue;
+        } else {
+            break;
         }
-        break;
     }
     if t.is_empty() {
         add(ProblemCode::Empty);
@@ -366,17 +170,20 @@ pub fn inspect_with(token: &[u8], min: usize, max: usize) -> Inspection {
             problems,
         };
     }
-    if t.iter().any(|b| b.is_ascii_whitespace()) {
+    if t.iter().any(u8::is_ascii_whitespace) {
         add(ProblemCode::Whitespace);
     }
     let kind = match scoped_kind(t) {
         Some((kind, body)) => {
-            let mut compact = body.iter().filter(|b| !b.is_ascii_whitespace());
-            if compact.clone().any(|&b| !is_body_byte(b)) {
-                add(ProblemCode::BadCharacter);
-            }
-            if !(min..=max).contains(&compact.by_ref().count()) {
-                add(ProblemCode::WrongLength);
+            // Every body problem, not only the first the decision reports.
+            if let Some(first) = body_problem(body, min, max) {
+                add(first);
+                if first == ProblemCode::BadCharacter {
+                    let len = body.iter().filter(|b| !b.is_ascii_whitespace()).count();
+                    if !(min..=max).contains(&len) {
+                        add(ProblemCode::WrongLength);
+                    }
+                }
             }
             Some(kind)
         }
@@ -386,27 +193,18 @@ pub fn inspect_with(token: &[u8], min: usize, max: usize) -> Inspection {
             Some(Kind::UserKey)
         }
         None => {
-            let lower_starts = |p: &[u8]| {
-                t.len() >= p.len() && t.get(..p.len()).is_some_and(|s| s.eq_ignore_ascii_case(p))
-            };
-            if t.contains(&b'@') || t.windows(3).any(|w| w == b"://") || lower_starts(b"www.") {
-                add(ProblemCode::NotAToken);
-            } else if scoped_kind(&t.to_ascii_lowercase()).is_some() {
-                // `DBTU_…`: the right token with its prefix in the wrong case.
-                add(ProblemCode::UnknownPrefix);
-            } else {
-                if t.iter().any(|&b| !(0x21..0x7f).contains(&b)) {
-                    add(ProblemCode::BadCharacter);
-                }
+            let first = unprefixed_problem(t);
+            add(first);
+            if first == ProblemCode::BadCharacter {
                 add(ProblemCode::UnknownPrefix);
             }
             None
         }
     };
-    let well_formed = problems
-        .iter()
-        .all(|p| p.code == ProblemCode::LegacyUserKey)
-        && kind.is_some();
+    let well_formed = kind.is_some()
+        && problems
+            .iter()
+            .all(|p| p.code == ProblemCode::LegacyUserKey);
     Inspection {
         kind,
         well_formed,
@@ -417,6 +215,7 @@ pub fn inspect_with(token: &[u8], min: usize, max: usize) -> Inspection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token::{classify, registrable_as, Shape};
     use alloc::vec;
 
     fn codes(t: &str) -> Vec<&'static str> {
@@ -513,8 +312,11 @@ mod tests {
         let t = alloc::format!("dbtc_{BODY}abc");
         assert!(!inspect(t.as_bytes()).well_formed);
         assert!(inspect_with(t.as_bytes(), 40, 60).well_formed);
-        assert_eq!(shape(t.as_bytes(), 40, 60), Shape::Scoped(Kind::Service));
-        assert_eq!(shape(t.as_bytes(), 50, 50), Shape::BadScoped);
+        assert_eq!(classify(t.as_bytes(), 40, 60), Shape::Scoped(Kind::Service));
+        assert_eq!(
+            classify(t.as_bytes(), 50, 50),
+            Shape::Malformed(ProblemCode::WrongLength)
+        );
     }
 
     #[test]
@@ -540,16 +342,31 @@ mod tests {
 
     #[test]
     fn shapes() {
-        assert_eq!(shape(b"abc", 50, 50), Shape::Unknown);
-        assert_eq!(shape(b"ab\x01", 50, 50), Shape::Garbage);
-        assert_eq!(shape("caf\u{e9}".as_bytes(), 50, 50), Shape::Garbage);
         assert_eq!(
-            shape(b"0123456789abcdef0123456789abcdef01234567", 50, 50),
+            classify(b"abc", 50, 50),
+            Shape::Unknown(ProblemCode::UnknownPrefix)
+        );
+        assert_eq!(
+            classify(b"ab\x01", 50, 50),
+            Shape::Malformed(ProblemCode::BadCharacter)
+        );
+        assert_eq!(
+            classify("caf\u{e9}".as_bytes(), 50, 50),
+            Shape::Malformed(ProblemCode::BadCharacter)
+        );
+        assert_eq!(
+            classify(b"0123456789abcdef0123456789abcdef01234567", 50, 50),
             Shape::HexKey
         );
-        assert_eq!(shape(b"eyJa.b.c", 50, 50), Shape::Jwt);
-        assert_eq!(shape(b"eyJa.b", 50, 50), Shape::Unknown);
-        assert_eq!(shape(b"eyJa..c", 50, 50), Shape::Unknown);
+        assert_eq!(classify(b"eyJa.b.c", 50, 50), Shape::Jwt);
+        assert_eq!(
+            classify(b"eyJa.b", 50, 50),
+            Shape::Unknown(ProblemCode::UnknownPrefix)
+        );
+        assert_eq!(
+            classify(b"eyJa..c", 50, 50),
+            Shape::Unknown(ProblemCode::UnknownPrefix)
+        );
     }
 
     #[test]

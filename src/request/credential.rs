@@ -1,6 +1,7 @@
 //! Where the credential comes from (SPEC §2): `Authorization: Token|Bearer <t>`, or `?token=` when
 //! the policy allows it. Borrowed: the token is a slice of the header.
 
+use crate::bytes::{hex_val, is_ows, is_tchar, trim_ows};
 use crate::request::Request;
 
 /// What the request carries.
@@ -17,16 +18,6 @@ pub(crate) enum Credential<'a> {
     Empty,
     /// One credential.
     Token(&'a [u8]),
-}
-
-fn is_ows(b: u8) -> bool {
-    b == b' ' || b == b'\t'
-}
-
-fn trim_ows(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|&b| !is_ows(b)).unwrap_or(s.len());
-    let end = s.iter().rposition(|&b| !is_ows(b)).map_or(start, |e| e + 1);
-    s.get(start..end).unwrap_or_default()
 }
 
 /// Read one Authorization value.
@@ -68,11 +59,11 @@ fn is_token_key(k: &str) -> bool {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         let c = if b == b'%' {
-            let hex = |j: usize| bytes.get(j).and_then(|&h| char::from(h).to_digit(16));
+            let hex = |j: usize| bytes.get(j).copied().and_then(hex_val);
             match (hex(i + 1), hex(i + 2)) {
                 (Some(hi), Some(lo)) => {
                     i += 2;
-                    (hi * 16 + lo) as u8
+                    hi << 4 | lo
                 }
                 _ => b,
             }
@@ -87,11 +78,6 @@ fn is_token_key(k: &str) -> bool {
         i += 1;
     }
     n == 5 && &decoded == b"token"
-}
-
-/// RFC 9110 `tchar`: what an auth-scheme or an auth-param name is made of.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Whether an Authorization value holds a second credential: an element of its comma-separated
