@@ -112,7 +112,7 @@ core_rows = []
 if core:
     w("## Core (native, criterion)")
     w("")
-    w("`cargo bench --features fuzzing --bench core`. Per-iteration time over criterion's samples "
+    w("`cargo bench --features fuzzing --bench core --bench oauth`. Per-iteration time over criterion's samples "
       "(`target/criterion/*/new/sample.json`).")
     w("")
     w("| benchmark | median | min | max | samples |")

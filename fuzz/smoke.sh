@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 export CARGO_TERM_COLOR=never
 
 seconds=${FUZZ_SECONDS:-30}
-targets=(${FUZZ_TARGETS:-inspect credential target policy decision})
+targets=(${FUZZ_TARGETS:-inspect credential target policy decision differential jwt})
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
@@ -43,7 +43,7 @@ for dir in regressions/*/; do
   done
 done
 
-printf '\n%-11s %10s %8s %8s %8s  %s\n' target executions cov ft corpus result
+printf '\n%-12s %10s %8s %8s %8s  %s\n' target executions cov ft corpus result
 for t in "${targets[@]}"; do
   corpus="corpus/$t"   # ignored by git: generated inputs accumulate here across runs
   mkdir -p "$corpus" "artifacts/$t"
@@ -63,7 +63,7 @@ for t in "${targets[@]}"; do
   cov=$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$stats")
   ft=$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$stats")
   size=$(sed -nE 's/.* corp: ([0-9]+)\/.*/\1/p' <<<"$stats")
-  printf '%-11s %10s %8s %8s %8s  %s\n' "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "${size:-?}" "$result"
+  printf '%-12s %10s %8s %8s %8s  %s\n' "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "${size:-?}" "$result"
   if [ "$result" = CRASH ]; then
     grep -m1 -A1 'panicked' "$log" || grep -m1 -A2 'ERROR' "$log" || tail -5 "$log"
     ls -t "artifacts/$t" | head -1 | sed "s|^|  reproducer: fuzz/artifacts/$t/|"

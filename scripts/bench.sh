@@ -61,11 +61,11 @@ if have_envoy_front; then
 fi
 python3 bench/sizes.py "$OUT" > "$RES/sizes.json"
 
-say "core: criterion (cargo bench --features fuzzing --bench core)"
+say "core: criterion (cargo bench --features fuzzing --bench core --bench oauth)"
 load_mark core
 if [ "$QUICK" = 1 ]; then CRIT=(--warm-up-time 0.2 --measurement-time 0.5 --sample-size 10); else CRIT=(--warm-up-time 2 --measurement-time 6); fi
 rm -rf target/criterion
-cargo bench --quiet --locked --features fuzzing --bench core -- "${CRIT[@]}" 2>&1 | grep -E "^[a-z].*time:|^\S+/\S+$" || true
+cargo bench --quiet --locked --features fuzzing --bench core --bench oauth -- "${CRIT[@]}" 2>&1 | grep -E "^[a-z].*time:|^\S+/\S+$" || true
 python3 bench/criterion.py target/criterion > "$RES/core.json"
 
 say "core: resident memory of a 1M-entry policy (cargo bench --bench registry_memory)"

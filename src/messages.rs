@@ -31,6 +31,8 @@ pub(crate) enum Reason<'p> {
     EmptyCredential,
     Malformed(ProblemCode),
     OAuthRejected,
+    /// An OAuth token failed one of SPEC §11's checks.
+    OAuthInvalid(crate::oauth::VerifyError),
     UnknownToken,
     Revoked,
     Expired(i64),
@@ -69,6 +71,7 @@ impl Reason<'_> {
             EmptyCredential => "The credential is empty: put the token after the scheme.",
             Malformed(p) => return Cow::Owned(format!("The token is malformed. {}", problem(p))),
             OAuthRejected => "OAuth access tokens are not accepted here; use a personal access token or a service token.",
+            OAuthInvalid(e) => return Cow::Owned(format!("This OAuth token failed verification: {}.", e.message())),
             UnknownToken => "The token is not recognised; it may have been deleted, or mistyped.",
             Revoked => "The token has been revoked; create a new one.",
             Expired(at) => return Cow::Owned(format!("The token expired on {}; create a new one.", date(at))),

@@ -19,8 +19,17 @@ pub struct Cli {
 pub enum Command {
     /// Read one token from stdin and print what it looks like (kind, problems) as JSON.
     ///
-    /// Exit 0 when it is a well-formed token, 1 when it is not.
-    Inspect,
+    /// An OAuth token (a JWT) also shows its header and claims, never its signature; with
+    /// `--policy`, every check of the policy's `oauth.verify` it fails. Exit 0 when it is a
+    /// well-formed token (and, with `--policy`, verifies), 1 when it is not.
+    Inspect {
+        /// A policy whose `oauth.verify` the JWT is checked against.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// The moment to check `exp` and `nbf` at, RFC 3339; default now.
+        #[arg(long)]
+        now: Option<String>,
+    },
     /// Read one token from stdin and print its lowercase hex SHA-256, as the registry stores it.
     Hash,
     /// Work with policy files.

@@ -2,6 +2,7 @@
 
 mod cli;
 mod exit;
+mod jwt;
 mod report;
 
 use std::io::{self, Read, Write};
@@ -88,11 +89,39 @@ fn now_or(arg: Option<&str>) -> Result<i64, Failure> {
 
 fn run(cli: Cli) -> Outcome {
     match cli.command {
-        Command::Inspect => {
+        Command::Inspect { policy, now } => {
+            let verifier = match &policy {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+                    let v = jwt::verifier(&text).map_err(|e| {
+                        usage(format!("{} is not a valid policy:\n{e}", path.display()))
+                    })?;
+                    Some(v.ok_or_else(|| {
+                        usage(format!(
+                            "{} does not verify OAuth tokens (its oauth is not {{\"verify\": …}})",
+                            path.display()
+                        ))
+                    })?)
+                }
+                None => None,
+            };
+            let now = now_or(now.as_deref())?;
             let token = read_token()?;
             let i = inspect(&token);
-            emit(&i.to_json())?;
-            Ok(if i.well_formed { Exit::Ok } else { Exit::No })
+            if i.kind != Some(Kind::OAuth) {
+                emit(&i.to_json())?;
+                return Ok(if i.well_formed { Exit::Ok } else { Exit::No });
+            }
+            let mut out: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&i.to_json()).unwrap_or_default();
+            let verified = jwt::describe(&token, &mut out, verifier.as_ref(), now);
+            emit(&serde_json::Value::Object(out).to_string())?;
+            Ok(if i.well_formed && verified {
+                Exit::Ok
+            } else {
+                Exit::No
+            })
         }
         Command::Hash => {
             let token = read_token()?;

@@ -93,17 +93,25 @@ fn decisions_on_the_example() {
         (0, Some("9007199254740993"))
     );
 
-    // The retired cross-account endpoint.
+    // The cross-account endpoints are retired for legacy keys only (SPEC §4): the Terraform
+    // provider lists /api/v2/accounts/ with its service token at start-up, and an account-scoped
+    // token is answered for its one account.
+    for token in ["service_spice", "pat_spice"] {
+        let (code, d) = check(
+            "GET",
+            "https://cloud.getdbt.com/api/v2/accounts/",
+            Some(&fixture(token)),
+        );
+        assert_eq!((code, d["code"].as_str()), (0, Some("ok")), "{token}");
+        assert_eq!(d["account_id"], "70471823510118");
+    }
+    // A legacy key there is refused, already as a retired key (step 8 comes first).
     let (code, d) = check(
         "GET",
         "https://cloud.getdbt.com/api/v3/accounts/",
-        Some(&fixture("pat_spice")),
+        Some(&fixture("user_key")),
     );
-    assert_eq!((code, d["status"].as_u64()), (1, Some(410)));
-    assert_eq!(
-        d["response_headers"]["sunset"],
-        "Tue, 30 Apr 2024 00:00:00 GMT"
-    );
+    assert_eq!((code, d["status"].as_u64()), (1, Some(401)));
 
     // The legacy key, retired.
     let (code, d) = check("GET", spice, Some(&fixture("user_key")));
@@ -325,4 +333,43 @@ fn registry_entry_round_trips_into_a_policy() {
     assert!(out.status.success());
     let out = run(&["registry", "entry", "--kind", "robot"], &t);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// docs/clients.md: the unverified client rules ship in their own example, which is the default
+/// example plus those rules, and both load.
+#[test]
+fn the_unverified_clients_example_is_the_example_plus_its_rules() {
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(root().join("examples").join(name)).unwrap())
+            .unwrap()
+    };
+    let (base, more) = (read("policy.json"), read("policy-unverified-clients.json"));
+    for name in ["policy.json", "policy-unverified-clients.json"] {
+        let path = root().join("examples").join(name);
+        let out = run(&["policy", "check", path.to_str().unwrap()], "");
+        assert_eq!(out.status.code(), Some(0), "{name}: {out:?}");
+    }
+    let names = |v: &Value| -> Vec<String> {
+        v["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&base), ["production Terraform"]);
+    assert_eq!(
+        names(&more),
+        [
+            "production Terraform",
+            "Hightouch",
+            "Datafold",
+            "dbt Cloud CLI",
+            "Semantic Layer Sheets"
+        ]
+    );
+    let (mut a, mut b) = (base.clone(), more.clone());
+    a.as_object_mut().unwrap().remove("clients");
+    b.as_object_mut().unwrap().remove("clients");
+    assert_eq!(a, b);
 }

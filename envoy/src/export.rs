@@ -7,6 +7,8 @@
 //! the kind, the account, the client rule's name. Absent fields cost no host call, so an allowed
 //! request with no client rule and no advice makes four.
 
+use tokengate::{Decision, Kind};
+
 use crate::host;
 
 /// The property names (without Envoy's `wasm.` prefix), in the order `fields` yields them.
@@ -61,6 +63,20 @@ pub fn export(e: &Exported<'_>) {
     for (key, value) in e.fields() {
         let _ = host::set_property(key, value.as_bytes());
     }
+}
+
+/// Exports `d` (one line in `filter.rs`, before the verdict is carried out).
+pub fn decision(d: &Decision<'_>) {
+    let account = d.account_id.map(tokengate::Decimal::new);
+    export(&Exported {
+        code: d.code.as_str(),
+        token_id: d.token_id(),
+        token_kind: d.token_kind.map(Kind::as_str),
+        account_id: account.as_ref().map(tokengate::Decimal::as_str),
+        client: d.client(),
+        would_deny: d.report_only().then(|| d.code.as_str()),
+        advice: d.advice().map(|a| a.code),
+    });
 }
 
 #[cfg(test)]

@@ -57,6 +57,7 @@ impl HttpContext for Filter {
             return internal_error("the host's request header map is malformed");
         };
         let decision = policy.decide(&request, now);
+        crate::export::decision(&decision); // filter state for the access log (SPEC §12)
         if decision.verdict == Verdict::Deny {
             return self.deny(&decision);
         }

@@ -6,8 +6,6 @@
 //! goes through `host`, whose wrappers return the host's status instead of panicking, because a
 //! panic would abort the VM for every request after it.
 
-// Called from filter.rs once the core's reshape (issue 9) has landed there.
-#[allow(dead_code)]
 mod export;
 mod fetch;
 mod filter;

@@ -7,8 +7,8 @@
 //! How fast a new registry reaches every worker: the worker whose root fetched it installs it
 //! when the answer arrives; every other root looks at the shared generation on each tick
 //! (`TICK_MS`) and adopts a newer one at once. So once any root has fetched a document, every
-//! worker decides with it within `TICK_MS` plus the time its VM takes to parse it (well under a
-//! millisecond for a small registry; measured for a million entries in `docs/reliability.md`),
+//! worker decides with it within `TICK_MS` plus the time its VM takes to parse it (about 10 µs an
+//! entry in V8: milliseconds for a small registry, seconds for a million; `docs/reliability.md`),
 //! and a revocation takes at most `refresh_seconds` + that bound. A per-request check would
 //! shorten it by at most `TICK_MS` at the price of a host call on every request.
 

@@ -267,6 +267,9 @@ impl Sync {
         let (meta, _) = self.read_meta(shared);
         let generation = meta.generation.max(self.loaded).saturating_add(1);
         let len = json.len();
+        // Exactly 8 more bytes: a plain push would double the capacity of a document that may
+        // be hundreds of MiB, and a VM's memory never shrinks.
+        json.reserve_exact(8);
         json.extend_from_slice(&generation.to_le_bytes());
         let stored = shared.set(&self.doc_key, json, 0);
         json.truncate(len);
@@ -419,6 +422,7 @@ mod tests {
             &shared,
         );
         assert_eq!(json, b"{\"tokens\": []}", "handed back as it was");
+        assert_eq!(json.capacity(), json.len() + 8, "grown by the trailer only");
         let doc = Sync::new("s", 60, 1000).newer(&shared).unwrap();
         assert_eq!((Some(doc.generation), doc.json), (g, json));
         assert!(split_doc(b"short".to_vec()).is_none());

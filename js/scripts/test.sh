@@ -26,7 +26,7 @@ step "build: the CLI (for the SPEC §6 comparison and the HTML report test)"
 
 step "node tests"
 cd "$js"
-node --test test/api.test.mjs test/spec-table.test.mjs test/edge.test.mjs test/pack.test.mjs \
+node --test test/api.test.mjs test/spec-table.test.mjs test/edge.test.mjs test/jwt.test.mjs test/pack.test.mjs \
   test/runtimes.test.mjs test/browser.test.mjs test/report-html.test.mjs
 
 step "wasm size"

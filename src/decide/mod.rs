@@ -74,7 +74,7 @@ impl Policy {
         };
         steps::retired_endpoint(self, &path, now)?; // 4
         let credential = steps::credential(self, req, &path)?; // 5
-        let token: Token<'a> = match steps::oauth(self, credential)? {
+        let token: Token<'a> = match steps::oauth(self, credential, now)? {
             // 6
             Some(jwt) => jwt,
             None => {

@@ -241,16 +241,29 @@ pub(super) fn credential<'a>(
     }
 }
 
-/// Step 6: an OAuth token is refused, or forwarded without a registry or an account.
+/// Step 6: an OAuth token is refused, forwarded without a registry or an account, or verified
+/// (SPEC §11, in place of steps 7 and 8) and bound to its account claim at step 10.
 pub(super) fn oauth<'a>(
     policy: &Policy,
     presented: Presented<'a>,
+    now: i64,
 ) -> Result<Option<Token<'a>>, Refusal<'a>> {
     if presented.shape != Shape::Jwt {
         return Ok(None);
     }
-    let id = TokenId::of_digest(&sha256(presented.bytes));
-    match policy.oauth {
+    let digest = sha256(presented.bytes);
+    let id = TokenId::of_digest(&digest);
+    match &policy.oauth {
+        OAuth::Verify(v) => match v.verify_cached(presented.bytes, &digest, now) {
+            Ok(ok) => Ok(Some(Token {
+                kind: Kind::OAuth,
+                id,
+                account: ok.account_id,
+            })),
+            Err(e) => {
+                Err(Refusal::new(e.code(), Reason::OAuthInvalid(e)).token(Some(Kind::OAuth), id))
+            }
+        },
         OAuth::Reject => Err(Refusal::new(Code::UnsupportedToken, Reason::OAuthRejected)
             .token(Some(Kind::OAuth), id)),
         OAuth::Forward => Ok(Some(Token {

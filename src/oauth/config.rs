@@ -5,6 +5,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use super::cache::Cache;
 use super::jwks::{Algorithm, KeySet};
 use super::{claims, jwt, Verified, VerifyError};
 use crate::error::PolicyErrors;
@@ -16,6 +17,8 @@ pub const DEFAULT_LEEWAY_SECONDS: u64 = 60;
 const MAX_LEEWAY_SECONDS: u64 = 86_400;
 
 /// How the edge verifies OAuth access tokens: the issuer, audiences, algorithms and keys it trusts.
+/// A clone starts with an empty cache.
+#[derive(Clone)]
 pub struct Verifier {
     pub(crate) issuer: String,
     pub(crate) audiences: Vec<String>,
@@ -23,6 +26,8 @@ pub struct Verifier {
     keys: KeySet,
     pub(crate) leeway: i64,
     pub(crate) account_claim: Option<String>,
+    /// Tokens that verified, by digest, until their `exp` (`Sync`: see [`Cache`]).
+    cache: Cache,
 }
 
 /// Keys are public, but a policy dump has no use for them: show their count.
@@ -114,6 +119,7 @@ impl Verifier {
             keys: keys?,
             leeway: i64::try_from(leeway?).ok()?,
             account_claim: account_claim?,
+            cache: Cache::new(),
         })
     }
 
@@ -148,6 +154,24 @@ impl Verifier {
                 account_id: c.account_id,
             }),
         }
+    }
+
+    /// [`Verifier::verify`] through the cache: `digest` is the token's SHA-256 (the decision has
+    /// it already, for the token id). A hit costs a slot read; a miss verifies and, if the token
+    /// passes, remembers it until its `exp` plus the leeway. Failures are not cached.
+    pub fn verify_cached(
+        &self,
+        token: &[u8],
+        digest: &[u8; 32],
+        now: i64,
+    ) -> Result<Verified, VerifyError> {
+        if let Some(hit) = self.cache.get(digest, now) {
+            return Ok(hit);
+        }
+        let v = self.verify(token, now)?;
+        self.cache
+            .insert(digest, v.expires_at.saturating_add(self.leeway), &v);
+        Ok(v)
     }
 
     /// Every check `token` fails at `now`, for `tokengate inspect`. A token whose signature does

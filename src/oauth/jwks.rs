@@ -51,12 +51,14 @@ impl Algorithm {
 }
 
 /// The public part of one key.
+#[derive(Clone)]
 enum Material {
     Rsa(rsa::RsaPublicKey),
     P256(p256::ecdsa::VerifyingKey),
 }
 
 /// One usable key of the set.
+#[derive(Clone)]
 struct Key {
     kid: Option<String>,
     /// The key's own `alg`, when it names one: then only that algorithm may use it.
@@ -89,6 +91,7 @@ impl Key {
 }
 
 /// The keys a policy trusts.
+#[derive(Clone)]
 pub(crate) struct KeySet {
     keys: Vec<Key>,
 }

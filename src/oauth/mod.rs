@@ -8,6 +8,7 @@
 //! `Copy` enum whose messages name the check that failed.
 
 mod b64;
+mod cache;
 mod claims;
 mod config;
 mod error;
@@ -18,7 +19,10 @@ mod jwt;
 mod tests;
 #[cfg(test)]
 mod tests_config;
+#[cfg(test)]
+mod tests_decision;
 
+pub use cache::{Cache, SLOTS as CACHE_SLOTS};
 pub use config::Verifier;
 pub use error::VerifyError;
 pub use jwks::Algorithm;

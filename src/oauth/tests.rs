@@ -439,3 +439,41 @@ fn debug_shows_no_key() {
     let n = b64(&keys().rsa.n().to_bytes_be());
     assert!(!d.contains(&n[..40]) && d.contains("keys: 2"), "{d}");
 }
+
+#[test]
+fn the_cache_answers_as_verify_does_until_exp() {
+    let v = verifier(
+        r#""RS256","ES256""#,
+        r#","account_claim":"https://dbt.com/account_id""#,
+    );
+    let t = sign("ES256", Some("ec1"), &claims(""));
+    let d: [u8; 32] = sha2::Sha256::digest(t.as_bytes()).into();
+    let first = v.verify_cached(t.as_bytes(), &d, NOW).unwrap();
+    assert_eq!(
+        v.verify_cached(t.as_bytes(), &d, NOW + 1),
+        Ok(first),
+        "a hit"
+    );
+    assert_eq!(first, v.verify(t.as_bytes(), NOW).unwrap());
+    // exp is NOW + 300, leeway 60: the last valid second is NOW + 359, cached or not.
+    assert!(v.verify_cached(t.as_bytes(), &d, NOW + 359).is_ok());
+    assert_eq!(
+        v.verify_cached(t.as_bytes(), &d, NOW + 360),
+        Err(VerifyError::Expired)
+    );
+    // A failure is not cached: the second call checks again and fails the same way.
+    let bad = sign(
+        "RS256",
+        Some("rsa1"),
+        &claims(r#","aud":"x""#).replace(r#""aud":"dbt-cloud-api","#, ""),
+    );
+    let bd: [u8; 32] = sha2::Sha256::digest(bad.as_bytes()).into();
+    assert_eq!(
+        v.verify_cached(bad.as_bytes(), &bd, NOW),
+        Err(VerifyError::Audience)
+    );
+    assert_eq!(
+        v.verify_cached(bad.as_bytes(), &bd, NOW),
+        Err(VerifyError::Audience)
+    );
+}

@@ -33,12 +33,14 @@ pub enum Mode {
 }
 
 /// What to do with OAuth access tokens (JWTs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum OAuth {
     /// Let them through unverified for the upstream to verify.
     Forward,
     /// Deny them.
     Reject,
+    /// Verify them at the edge (SPEC §11) and bind their account claim.
+    Verify(alloc::boxed::Box<crate::oauth::Verifier>),
 }
 
 /// What happens before a fetched registry has loaded once.
@@ -260,6 +262,23 @@ impl Policy {
         );
         if !self.clients.is_empty() {
             line.push_str(&format!(", {} client rules", self.clients.len()));
+        }
+        match &self.oauth {
+            OAuth::Forward => line.push_str(", OAuth tokens forwarded"),
+            OAuth::Reject => line.push_str(", OAuth tokens rejected"),
+            OAuth::Verify(v) => {
+                let algs: Vec<&str> = v.algorithms().map(|a| a.name()).collect();
+                line.push_str(&format!(
+                    ", OAuth tokens verified ({}; {} keys{})",
+                    algs.join(", "),
+                    v.key_count(),
+                    if v.binds_account() {
+                        "; account claim bound"
+                    } else {
+                        ""
+                    }
+                ));
+            }
         }
         line
     }

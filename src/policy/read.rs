@@ -184,12 +184,18 @@ fn build(top: Top<'_>, fetching: bool, r: &mut Reader<'_>) -> Option<Policy> {
         .map_or((DEFAULT_BODY_LENGTH, DEFAULT_BODY_LENGTH), |v| {
             sections::token_format(v, r)
         });
-    let oauth = get(f, "oauth").map_or(Some(OAuth::Forward), |v| {
-        r.choice(
-            v,
-            "oauth",
-            &[("forward", OAuth::Forward), ("reject", OAuth::Reject)],
-        )
+    let oauth = get(f, "oauth").map_or(Some(OAuth::Forward), |v| match v {
+        Json::Obj(_) => crate::oauth::Verifier::read(r, v, "oauth")
+            .map(|v| OAuth::Verify(alloc::boxed::Box::new(v))),
+        Json::Str(s) if s == "forward" => Some(OAuth::Forward),
+        Json::Str(s) if s == "reject" => Some(OAuth::Reject),
+        _ => {
+            r.error(
+                "oauth",
+                r#"expected "forward", "reject" or {"verify": {…}}"#,
+            );
+            None
+        }
     });
     let query_token = get(f, "query_token").map_or(Some(false), |v| r.boolean(v, "query_token"));
     let hosts = get(f, "hosts").map_or(Default::default(), |v| sections::hosts(v, r));

@@ -181,10 +181,12 @@ def main() -> int:
     ap.add_argument("--entries", type=int, default=1_000_000)
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--component-log", default="wasm:info")
+    ap.add_argument("--wasm", type=Path, help="the filter module (default: the e2e build)")
     args = ap.parse_args()
     wasm = WASM_DIR / "tokengate_envoy.opt.wasm"
     if not wasm.exists() or wasm.stat().st_mtime < (WASM_DIR / "tokengate_envoy.wasm").stat().st_mtime:
         wasm = WASM_DIR / "tokengate_envoy.wasm"
+    wasm = args.wasm or wasm
     out_dir = ROOT / "target" / "reliability"
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = False

@@ -69,7 +69,11 @@ def demo(request, tmp_path, filter_wasm):
         ("GET", "ab123.us1.dbt.com", f"/api/v2/accounts/{A}/jobs/", "pat_spice", 200, None),
         ("GET", "gn456.us1.dbt.com", f"/api/v2/accounts/{G}/jobs/", "pat_spice", 403, "account_mismatch"),
         ("GET", "gn456.us1.dbt.com", f"/api/v2/accounts/{G}/jobs/", "pat_guild", 200, None),
-        ("GET", "cloud.getdbt.com", "/api/v3/accounts/", "pat_spice", 410, "endpoint_sunset"),
+        # The cross-account endpoints are retired for legacy keys only: account-scoped tokens are
+        # answered for their one account (the Terraform provider lists /api/v2/accounts/ at start-up).
+        ("GET", "cloud.getdbt.com", "/api/v3/accounts/", "pat_spice", 200, None),
+        ("GET", "cloud.getdbt.com", "/api/v2/accounts/", "service_spice", 200, None),
+        ("GET", "cloud.getdbt.com", "/api/v2/accounts/", "user_key", 401, "user_key_retired"),
         ("GET", "ab123.us1.dbt.com", f"/api/v2/accounts/{A}/jobs/", "user_key", 401, "user_key_retired"),
         ("GET", "ab123.us1.dbt.com", f"/api/v2/accounts/{A}/jobs/", "service_revoked", 401, "revoked_token"),
         ("GET", "ab123.us1.dbt.com", f"/api/v2/accounts/{A}/jobs/", "pat_expired", 401, "expired_token"),

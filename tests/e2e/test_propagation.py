@@ -5,8 +5,9 @@ Envoy's conn_handler log says which worker took each). Every connection alternat
 the next document drops and one it keeps. The registry service then drops the first; the test
 records, per worker, the last request on which the dropped token was still allowed, measured from
 the moment the service chose the new document's body, and from Envoy's own log the time from the
-fetch to each worker's adoption. Loopback only, bounded (at most ~15 s), figures in
-target/reliability/propagation.json.
+fetch to each worker's adoption. Run for both fronts (the native module holds one registry for
+the whole process, so its figures show the swap reaching every worker at once). Loopback only,
+bounded (at most ~15 s), figures in target/reliability/propagation-{wasm,native}.json.
 
 What must hold (not timing): the kept token is allowed on every request; on each connection the
 dropped one is allowed, then denied `invalid_token`, and never allowed again; nothing is allowed
@@ -25,7 +26,7 @@ import threading
 import time
 
 import policy_kit as pk
-from harness import bootstrap, registry_on_every_vm, static_cluster, wait_for, wasm_filter, worker_threads
+from harness import bootstrap, registry_on_every_vm, static_cluster, wait_for, worker_threads
 from hostile_kit import record_figures
 
 CONCURRENCY = 4
@@ -85,7 +86,8 @@ class Client(threading.Thread):
 
 
 _EVENT = re.compile(
-    r"^\[([^\]]+)\]\[(\d+)\]\[info\]\[wasm\].*?(?:\(generation (\d+)\)|registry generation (\d+) adopted)", re.M)
+    r"^\[([^\]]+)\]\[(\d+)\]\[info\]\[(?:wasm|dynamic_modules)\].*?"
+    r"(?:\(generation (\d+)\)|registry generation (\d+) adopted)", re.M)
 
 
 def generation_events(log: str, generation: int) -> dict:
@@ -98,17 +100,18 @@ def generation_events(log: str, generation: int) -> dict:
     return out
 
 
-def start_envoy(envoy_factory, filter_wasm, upstream):
-    cfg = bootstrap([wasm_filter(filter_wasm, pk.dumps(url_policy()))], upstream.port,
-                    [static_cluster("registry", upstream.port)])
+def start_envoy(envoy_factory, front, upstream):
+    cfg = bootstrap([front.filter(pk.dumps(url_policy()))], upstream.port, [static_cluster("registry", upstream.port)])
     cfg["static_resources"]["listeners"][0]["connection_balance_config"] = {"exact_balance": {}}
-    return envoy_factory([], config=cfg, concurrency=CONCURRENCY, component_log="conn_handler:debug,wasm:info")
+    return envoy_factory([], config=cfg, concurrency=CONCURRENCY, component_log=f"conn_handler:debug,{front.logger}:info")
 
 
-def test_a_revocation_reaches_every_worker_under_load(envoy_factory, filter_wasm, upstream):
+def test_a_revocation_reaches_every_worker_under_load(envoy_factory, front, upstream):
+    # The wasm filter: one registry per worker VM, adopted on a tick. The native module: one
+    # registry for the process, swapped at once for every worker (its figures show that).
     reg = upstream.registry
     reg.set(body=doc(DROPPED, KEPT), etag='"p1"', mode="ok")
-    envoy = start_envoy(envoy_factory, filter_wasm, upstream)
+    envoy = start_envoy(envoy_factory, front, upstream)
     wait_for(lambda: registry_on_every_vm(envoy, 1), what="generation 1 on every VM")
 
     stop = threading.Event()
@@ -165,6 +168,7 @@ def test_a_revocation_reaches_every_worker_under_load(envoy_factory, filter_wasm
     fetched = min(events.values())
     adoption_ms = {t: round((at - fetched) * 1000, 1) for t, at in events.items()}
     figures = {
+        "front": front.name,
         "workers": CONCURRENCY,
         "connections": CONNECTIONS,
         "requests": sum(len(c.records) for c in clients),
@@ -172,7 +176,7 @@ def test_a_revocation_reaches_every_worker_under_load(envoy_factory, filter_wasm
         "worst_last_allowed_ms_after_served": worst,
         "envoy_log_fetch_to_adoption_ms": adoption_ms,
     }
-    record_figures("propagation", figures)
+    record_figures(f"propagation-{front.name}", figures)
     assert worst <= LIMIT_S * 1000, figures
     # Nothing allowed DROPPED before the document existed: the first denial came after it.
     for c in clients:

@@ -75,7 +75,7 @@ impl Config {
             );
             return None;
         };
-        let policy = match Policy::from_json(text) {
+        let policy = match Policy::from_json_fetching(text) {
             Ok(p) => p,
             Err(errors) => {
                 log_errors("policy refused", &errors);

@@ -153,7 +153,7 @@ mod tests {
     use super::*;
 
     fn url(refresh: u64) -> RegistryUrl {
-        let p = tokengate::Policy::from_json(&format!(
+        let p = tokengate::Policy::from_json_fetching(&format!(
             r#"{{"registry": {{"url": {{"cluster": "c", "path": "/r", "refresh_seconds": {refresh}}}}}}}"#
         ))
         .unwrap();

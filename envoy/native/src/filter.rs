@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tokengate::{Decision, Policy, Request};
+use tokengate::{Decision, Policy, Request, Verdict};
 
 use crate::config::Shared;
 use crate::host::{log, log_enabled, LogLevel, Map, Stream};
@@ -31,14 +31,6 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Bit `i` of the mask of `strip_headers()` the client sent.
-fn bit(i: usize) -> u64 {
-    u32::try_from(i)
-        .ok()
-        .and_then(|i| 1u64.checked_shl(i))
-        .unwrap_or(0)
-}
-
 impl Filter {
     pub fn new(shared: Arc<Shared>) -> Filter {
         Filter {
@@ -50,50 +42,38 @@ impl Filter {
 
     pub fn on_request_headers(&mut self, stream: &mut impl Stream) -> Flow {
         let policy = self.shared.policy.load_full();
-        let (decision, present) = decide(&policy, &*stream, unix_now());
-        self.apply(stream, &policy, &decision, present)
+        let plan = plan(&policy, &*stream, unix_now());
+        self.apply(stream, plan)
     }
 
     /// Carries a decision out on the stream: the one place that knows the decision's shape.
-    fn apply(
-        &mut self,
-        stream: &mut impl Stream,
-        policy: &Policy,
-        d: &Decision,
-        present: u64,
-    ) -> Flow {
+    fn apply(&mut self, stream: &mut impl Stream, plan: Plan) -> Flow {
         let metrics = &self.shared.metrics;
-        export_metadata(stream, d);
-        if !d.allow {
-            stream.increment(metrics.denied(d.code));
-            log_decision("denied", d);
-            let headers: Vec<(&str, &str)> = d
-                .response_headers
+        let meta: Vec<(&str, &str)> = plan
+            .metadata
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        stream.set_metadata(METADATA_NAMESPACE, &meta);
+        if let Some(reply) = &plan.reply {
+            stream.increment(metrics.denied(plan.code));
+            let headers: Vec<(&str, &str)> = reply
+                .headers
                 .iter()
                 .map(|(n, v)| (*n, v.as_str()))
                 .collect();
-            let details = format!("tokengate_{}", d.code.as_str());
+            let details = format!("tokengate_{}", plan.code.as_str());
             self.replied = true;
-            stream.send_response(
-                d.status,
-                &headers,
-                d.body.as_deref().unwrap_or("").as_bytes(),
-                &details,
-            );
+            stream.send_response(reply.status, &headers, reply.body.as_bytes(), &details);
             return Flow::Stop;
         }
-        // SPEC §6 step 1: drop client-sent identity headers, except those about to be set anyway.
-        for (i, name) in policy.strip_headers().iter().enumerate() {
-            if present & bit(i) != 0
-                && !d
-                    .upstream_headers
-                    .iter()
-                    .any(|(n, _)| n.eq_ignore_ascii_case(name))
-            {
+        // The request edits, as the core lists them: step 1's removals, then the headers to set.
+        for name in &plan.remove {
+            if let Ok(name) = core::str::from_utf8(name) {
                 stream.remove_header(Map::Request, name);
             }
         }
-        for (name, value) in &d.upstream_headers {
+        for (name, value) in &plan.set {
             if !stream.set_header(Map::Request, name, value) {
                 return internal_error(
                     stream,
@@ -102,18 +82,15 @@ impl Filter {
                 );
             }
         }
-        if d.report_only {
-            stream.increment(metrics.would_deny(d.code));
-            log_decision("would deny", d);
+        if plan.verdict == Verdict::WouldDeny {
+            stream.increment(metrics.would_deny(plan.code));
         } else {
             stream.increment(metrics.allowed);
-            if d.deprecated {
+            if !plan.pending.is_empty() {
                 stream.increment(metrics.deprecated_served);
             }
         }
-        if !d.response_headers.is_empty() {
-            self.pending.clone_from(&d.response_headers);
-        }
+        self.pending = plan.pending;
         Flow::Continue
     }
 
@@ -136,9 +113,20 @@ impl Filter {
     }
 }
 
-/// The decision for the stream's request headers, and which `strip_headers()` the client sent.
-/// The header views end here: nothing below may hold them while the map is edited.
-fn decide(policy: &Policy, stream: &impl Stream, now: i64) -> (Decision, u64) {
+/// What the decision asks of the stream, owned: Envoy's header views are valid only until the
+/// map is edited, and the decision borrows them, so it ends before the first edit.
+struct Plan {
+    verdict: Verdict,
+    code: tokengate::Code,
+    remove: Vec<Vec<u8>>,
+    set: Vec<(String, String)>,
+    reply: Option<tokengate::Reply>,
+    pending: Vec<(&'static str, String)>,
+    metadata: Vec<(&'static str, String)>,
+}
+
+/// The decision for the stream's request headers, as a plan. The header views end here.
+fn plan(policy: &Policy, stream: &impl Stream, now: i64) -> Plan {
     let headers = stream.request_headers();
     #[cfg(feature = "panic-marker")]
     panic_marker(&headers);
@@ -151,17 +139,26 @@ fn decide(policy: &Policy, stream: &impl Stream, now: i64) -> (Decision, u64) {
         }
     }
     let mut request = Request::new(method, target);
-    let strip = policy.strip_headers();
-    let mut present = 0u64;
     for (name, value) in &headers {
         request.header(name, value);
-        for (i, s) in strip.iter().enumerate() {
-            if name.eq_ignore_ascii_case(s.as_bytes()) {
-                present |= bit(i);
-            }
-        }
     }
-    (policy.decide(&request, now), present)
+    let d = policy.decide(&request, now);
+    log_decision(&d);
+    Plan {
+        verdict: d.verdict,
+        code: d.code,
+        remove: d.remove_headers().map(<[u8]>::to_vec).collect(),
+        set: d
+            .set_headers()
+            .map(|(n, v)| (String::from(n), String::from(v.as_str())))
+            .collect(),
+        reply: d.reply(),
+        pending: d
+            .response_headers()
+            .map(|(n, v)| (n, String::from(v)))
+            .collect(),
+        metadata: metadata(&d),
+    }
 }
 
 /// Test builds only: a request with this header panics inside the filter.
@@ -176,29 +173,39 @@ fn panic_marker(headers: &[(&[u8], &[u8])]) {
     }
 }
 
-/// The decision as dynamic metadata, for the access log and the filters after this one.
-fn export_metadata(stream: &mut impl Stream, d: &Decision) {
-    let account = d.account_id.map(|a| a.to_string());
-    let mut entries: Vec<(&str, &str)> = Vec::with_capacity(7);
-    entries.push(("code", d.code.as_str()));
-    if let Some(t) = d.token_id.as_deref() {
-        entries.push(("token_id", t));
+/// The decision as dynamic metadata (SPEC §12), for the access log and the filters after this one.
+fn metadata(d: &Decision<'_>) -> Vec<(&'static str, String)> {
+    let mut entries: Vec<(&'static str, String)> = Vec::with_capacity(7);
+    entries.push(("code", String::from(d.code.as_str())));
+    if let Some(t) = d.token_id() {
+        entries.push(("token_id", String::from(t)));
     }
     if let Some(k) = d.token_kind {
-        entries.push(("token_kind", k.as_str()));
+        entries.push(("token_kind", String::from(k.as_str())));
     }
-    if let Some(a) = account.as_deref() {
-        entries.push(("account_id", a));
+    if let Some(a) = d.account_id {
+        entries.push(("account_id", a.to_string()));
     }
-    if d.report_only {
-        entries.push(("would_deny", d.code.as_str()));
+    if let Some(c) = d.client() {
+        entries.push(("client", String::from(c)));
     }
-    stream.set_metadata(METADATA_NAMESPACE, &entries);
+    if d.report_only() {
+        entries.push(("would_deny", String::from(d.code.as_str())));
+    }
+    if let Some(a) = d.advice() {
+        entries.push(("advice", String::from(a.code)));
+    }
+    entries
 }
 
 /// One debug line per denial: the code and the token id, never the token or its digest; not
 /// even formatted unless Envoy's `dynamic_modules` logger is at debug.
-fn log_decision(what: &str, d: &Decision) {
+fn log_decision(d: &Decision<'_>) {
+    let what = match d.verdict {
+        Verdict::Allow => return,
+        Verdict::Deny => "denied",
+        Verdict::WouldDeny => "would deny",
+    };
     if !log_enabled(LogLevel::Debug) {
         return;
     }
@@ -206,9 +213,9 @@ fn log_decision(what: &str, d: &Decision) {
         LogLevel::Debug,
         &format!(
             "{what} {} {} token_id={} kind={}",
-            d.status,
+            d.status(),
             d.code.as_str(),
-            d.token_id.as_deref().unwrap_or("-"),
+            d.token_id().unwrap_or("-"),
             d.token_kind.map_or("-", |k| k.as_str()),
         ),
     );

@@ -3,8 +3,8 @@ edge — ids, format suffixes, encodings, methods, hosts and identity-header spe
 
 Generated, deterministic, no randomness: the same list every run, so a mismatch is reproducible by
 its id. Each variant carries the class of SPEC §5/§6 reading it probes (`cls`); the test reports
-mismatches per class. `python3 corpus.py SEEDS_DIR` writes the variants as fuzz seeds in the
-`#!tokengate` text form (fuzz/src/lib.rs, `TextRequest`).
+mismatches per class. `python3 tests/e2e/differential/corpus.py fuzz/seeds/differential` rewrites
+the `differential` fuzz target's seeds from it (test_differential checks they are current).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class Variant:
 
     def all_headers(self, tokens: dict) -> list:
         out = [] if any(k.lower() == "host" for k, _ in self.headers) else [("Host", self.host)]
-        if self.token:
+        if self.token and tokens:
             scheme = "Bearer" if self.token == "oauth" else "Token"
             out.append(("Authorization", f"{scheme} {tokens[self.token]}"))
         out.extend(self.headers)
@@ -268,25 +268,33 @@ def variants() -> list:
     return out
 
 
-def seed_text(v: Variant, tokens: dict) -> bytes:
-    """The variant in the fuzz targets' text form: the request line, then one header per line."""
+def seed_text(v: Variant) -> bytes:
+    """The variant in the fuzz targets' text form (fuzz/src/lib.rs, `TextRequest`): the request
+    line and its hosts, which is all the path and host readers take (no token: none is needed)."""
     lines = [f"{v.method} {v.target}"]
-    hosts = 0
-    for k, val in v.all_headers(tokens):
-        # HTTP/2 carries the first host as :authority; the fuzz targets read either.
-        first_h2_host = v.proto == "h2" and k.lower() == "host" and hosts == 0
-        hosts += k.lower() == "host"
-        lines.append(f"{':authority' if first_h2_host else k.lower()}: {val}")
+    lines += [f"host: {val}" for k, val in v.all_headers({}) if k.lower() == "host"]
     return ("#!tokengate\n" + "\n".join(lines) + "\n").encode()
 
 
-if __name__ == "__main__":
-    import json
+def seeds() -> dict:
+    """{file name: seed} for the `differential` fuzz target: one per distinct target and hosts."""
+    out, seen = {}, set()
+    for v in variants():
+        text = seed_text(v)
+        body = text.split(b"\n", 2)[1:]  # the method does not matter to the readers
+        key = b"\n".join(body).split(b" ", 1)[-1]
+        if key in seen:
+            continue
+        seen.add(key)
+        out[v.id.split(":", 1)[1].replace("/", "--")] = text
+    return out
 
-    root = Path(__file__).resolve().parents[3]
-    toks = json.loads((root / "tests" / "fixtures" / "tokens.json").read_text())["tokens"]
+
+if __name__ == "__main__":
     dest = Path(sys.argv[1])
     dest.mkdir(parents=True, exist_ok=True)
-    for v in variants():
-        (dest / v.id.replace("/", "--").replace(":", "-")).write_bytes(seed_text(v, toks))
-    print(f"{len(variants())} seeds in {dest}")
+    for old in dest.iterdir():
+        old.unlink()
+    for name, text in seeds().items():
+        (dest / name).write_bytes(text)
+    print(f"{len(seeds())} seeds in {dest}")

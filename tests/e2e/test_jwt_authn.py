@@ -1,0 +1,29 @@
+"""The JWT table through a real Envoy with its own jwt_authn filter on the same JWKS, issuer,
+audience and leeway: it accepts and refuses what the table says (and so what tokengate does,
+account binding aside, which jwt_authn cannot do). docs/oauth.md has the side-by-side table."""
+
+from __future__ import annotations
+
+import pytest
+
+import jwt_kit
+
+TABLE = jwt_kit.cases()
+
+
+@pytest.fixture(scope="module")
+def envoy(launch):
+    return launch([jwt_kit.jwt_authn_filter(TABLE)])
+
+
+@pytest.mark.parametrize("case", TABLE["cases"], ids=[c["id"] for c in TABLE["cases"]])
+def test_jwt_authn_verdict(envoy, case):
+    r = envoy.request("GET", case["path"], [("Authorization", f"Bearer {case['token']}")])
+    accepted = r.header("x-upstream") == "echo"
+    assert accepted == case["jwt_authn_accepts"], (r.status, r.body[:200])
+    if not accepted:
+        # jwt_authn answers 403 for a wrong or missing audience, 401 for the rest.
+        assert r.status == (403 if "aud" in case["id"] else 401), (r.status, r.body[:200])
+    # Where tokengate and jwt_authn agree, the table says they do; each difference is named.
+    tokengate_accepts = case["code"] == "ok"
+    assert (accepted == tokengate_accepts) == (case["jwt_authn_differs"] is None), case["id"]
