@@ -51,26 +51,8 @@ for port in "$EDGE_PORT" "$API_PORT" "$ADMIN_PORT"; do
 done
 
 # --- build ------------------------------------------------------------------------------------
-build_wasm() { # until envoy/build.sh exists: the filter alone, shrunk when wasm-opt is there
-    cargo build --locked --profile wasm --target wasm32-wasip1 -p tokengate-envoy
-    local raw=target/wasm32-wasip1/wasm/tokengate_envoy.wasm opt
-    opt="$(command -v wasm-opt || echo .tools/binaryen/node_modules/.bin/wasm-opt)"
-    mkdir -p "$OUT"
-    if [ "$OUT/tokengate.wasm" -nt "$raw" ]; then return 0; fi
-    if [ -x "$opt" ]; then
-        "$opt" -Oz --enable-bulk-memory --enable-bulk-memory-opt --enable-nontrapping-float-to-int \
-            --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types \
-            "$raw" -o "$OUT/tokengate.wasm"
-    else
-        cp "$raw" "$OUT/tokengate.wasm"
-    fi
-}
 step "build the CLI (target/release/tokengate)" cargo build --locked --release -p tokengate-cli
-if [ -f envoy/build.sh ]; then
-    step "build the filters (envoy/build.sh: target/envoy/)" bash envoy/build.sh
-else
-    step "build the wasm filter (target/envoy/tokengate.wasm)" build_wasm
-fi
+step "build the Envoy fronts (envoy/build.sh: target/envoy/)" bash envoy/build.sh
 TG=target/release/tokengate
 
 FRONT="${DEMO_FRONT:-}"
