@@ -112,6 +112,7 @@ fn benches(c: &mut Criterion) {
     let digest: [u8; 32] = Sha256::digest(t.as_bytes()).into();
     cache.insert(
         &digest,
+        i64::MIN,
         NOW + 3600,
         &Verified {
             expires_at: NOW + 3600,

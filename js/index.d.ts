@@ -74,6 +74,25 @@ export interface Decision {
   upstreamHeaders: Record<string, string>;
   /** The denial body (dbt envelope or problem+json); null on allow and in report mode. */
   body: string | null;
+  /** The name of the client rule (SPEC §10) the request's User-Agent matched, or null. */
+  client: string | null;
+  /** What the operator should know of an allowed request (a `report` client rule, a deprecation), or null. */
+  advice: Advice | null;
+  /**
+   * Request header names, as the client spelled them, that a front must remove before forwarding
+   * (SPEC §6 step 1: identity headers in any spelling a server behind reads as theirs, forwarded
+   * hosts). Present only when there are any, and not enumerable: it is not part of the SPEC §9
+   * decision, so `JSON.stringify` and deep comparisons with the CLI's decision leave it out.
+   */
+  readonly removeHeaders?: readonly string[];
+}
+
+/** SPEC §9 `advice`. */
+export interface Advice {
+  /** A stable code, e.g. `service_token_advised`, `user_key_deprecated`, `endpoint_deprecated`. */
+  code: string;
+  /** A plain sentence; never the token. */
+  message: string;
 }
 
 /** Header shapes `check` accepts; a value array stands for repeated header lines. */
@@ -118,7 +137,10 @@ export declare class Validator {
   check(request: RequestInput, now?: Date | number): Decision;
   /** `"enforce"` denies; `"report"` only marks what it would deny. */
   readonly mode: "enforce" | "report";
-  /** Lowercase header names a proxy must remove from every client request (SPEC §6 step 1). */
+  /**
+   * Lowercase header names the policy guards (SPEC §6 step 1). A front removes what each decision's
+   * `removeHeaders` lists, which also covers other spellings of these names.
+   */
   readonly stripHeaders: string[];
   /** Releases the wasm memory now instead of at garbage collection. The validator is unusable after. */
   free(): void;

@@ -79,7 +79,6 @@ const scenarios = {
 const expected = { valid: 200, malformed: 401, unknown: 401, account_mismatch: 403 };
 
 const validator = new tokengate.Validator(policyText);
-const rawValidator = new raw.Validator(policyText);
 const plain = plainValidator(policy);
 const plainOneShot = plainValidator(policy, { oneShotHash: true });
 const nowSeconds = Math.floor(NOW / 1000);
@@ -117,19 +116,29 @@ const inspectInputs = [fixtures.pat_spice, fixtures.service_spice, ` Token ${fix
 add('inspect/mix', 'tokengate', (t) => tokengate.inspectToken(t).problems.length, inspectInputs);
 add('inspect/mix', 'plain_js', (t) => plainInspect(t).problems.length, inspectInputs);
 
-// Where tokengate's time goes (valid requests): the wasm-bindgen binding without lib/api.js (it
-// returns the decision's fields as an array, the status at [1]), the same with the authorization
-// header only, JSON.parse of a decision's fields as JSON text, and SHA-256 on each side.
-const validFlat = scenarios.valid.map((r) => ({ url: r.url, h: flat(r.headers) }));
-const decisionText = JSON.stringify(rawValidator.check('GET', validFlat[0].url, validFlat[0].h, nowSeconds));
-const mismatchText = JSON.stringify(
-  rawValidator.check('GET', theirs, validFlat[0].h, nowSeconds));
+// Where tokengate's time goes (valid requests): the public call; the wasm call alone on request
+// bytes already in wasm memory (parse, decide, lay out the answer), also with the authorization
+// header only; writing the request into wasm memory; and SHA-256 on each side.
 add('breakdown', 'api_check', (r) => validator.check(r, NOW).status, scenarios.valid);
-add('breakdown', 'raw_binding_check', (r) => rawValidator.check('GET', r.url, r.h, nowSeconds)[1], validFlat);
-const authOnly = scenarios.valid.map((r) => ({ url: r.url, h: `authorization\0${r.headers.authorization}` }));
-add('breakdown', 'raw_binding_check_auth_only', (r) => rawValidator.check('GET', r.url, r.h, nowSeconds)[1], authOnly);
-add('breakdown', 'json_parse_allow_decision', (s) => JSON.parse(s)[1], [decisionText]);
-add('breakdown', 'json_parse_deny_decision', (s) => JSON.parse(s)[1], [mismatchText]);
+const memory = raw.wasmMemory();
+const encoder = new TextEncoder();
+function placed(line) {
+  const v = new raw.Validator(policyText);
+  const ptr = v.input(line.length * 3);
+  const len = encoder.encodeInto(line, new Uint8Array(memory.buffer, ptr, line.length * 3)).written;
+  return { v, len };
+}
+const line = (r, h) => `GET\0${r.url}\0${h}`;
+const once = scenarios.valid.slice(0, 8).map((r) => placed(line(r, flat(r.headers))));
+add('breakdown', 'raw_binding_check', (p) => (p.v.check(p.len, nowSeconds), 1), once);
+const authOnly = scenarios.valid.slice(0, 8).map((r) => placed(line(r, `authorization\0${r.headers.authorization}`)));
+add('breakdown', 'raw_binding_check_auth_only', (p) => (p.v.check(p.len, nowSeconds), 1), authOnly);
+const scratch = new raw.Validator(policyText);
+add('breakdown', 'encode_request', (r) => {
+  const l = line(r, flat(r.headers));
+  const ptr = scratch.input(l.length * 3);
+  return encoder.encodeInto(l, new Uint8Array(memory.buffer, ptr, l.length * 3)).written;
+}, scenarios.valid);
 add('breakdown', 'wasm_hashToken', (t) => raw.hashToken(t).length, tokens.slice(0, 64));
 add('breakdown', 'node_createHash', (t) => createHash('sha256').update(t).digest('hex').length, tokens.slice(0, 64));
 add('breakdown', 'node_crypto_hash', (t) => hash('sha256', t, 'hex').length, tokens.slice(0, 64));
@@ -176,7 +185,6 @@ const result = {
   batch_ms: BATCH_MS,
   registry_entries: policy.registry.tokens.length,
   wasm_bytes: readFileSync(join(DIST, 'node/tokengate_bg.wasm')).length,
-  decision_json_bytes: { allow: decisionText.length, account_mismatch: mismatchText.length },
   benches: benches.map(({ group, impl, iters, runs, inputs }) => ({ group, impl, iters, inputs: inputs.length, runs })),
   sink,
 };

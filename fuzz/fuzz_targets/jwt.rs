@@ -1,4 +1,5 @@
-//! JWT parsing and verification (SPEC §11) over arbitrary bytes: no panic, a stable verdict, the
+//! JWT parsing and verification (SPEC §11) over arbitrary bytes: no panic, a stable verdict (the
+//! same through the cache), the
 //! decision's error first among the checks `failures` lists, and a decoded token exactly when
 //! the compact form parses. The seeds are tokens signed by the key pair whose public half is
 //! below (made once with node:crypto; the private half was not kept), so mutations start valid.
@@ -31,6 +32,11 @@ fuzz_target!(|data: &[u8]| {
     let v = verifier();
     let verdict = v.verify(token, now);
     assert_eq!(verdict, v.verify(token, now), "verification is not deterministic");
+    // Through the cache (filled by earlier inputs too), the same verdict; twice, so a hit is met.
+    let digest = tokengate::sha256(token);
+    for _ in 0..2 {
+        assert_eq!(v.verify_cached(token, &digest, now), verdict, "the cache changed a verdict");
+    }
     let failures = v.failures(token, now);
     match verdict {
         Ok(ok) => {

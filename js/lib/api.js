@@ -8,16 +8,6 @@
  * @param assertReady throws while the WebAssembly is not loaded yet (browsers, before init)
  */
 export function bindApi(raw, assertReady = () => {}) {
-  /** snake_case → camelCase, for the top-level keys of inspectToken's JSON (decisions arrive as
-   * fields: see `decision`). A fixed map: a regex per key per call was slow. */
-  const CAMEL = { kind: 'kind', well_formed: 'wellFormed', problems: 'problems' };
-  const camel = (key) => CAMEL[key] ?? key.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
-  const camelKeys = (obj) => {
-    const out = {};
-    for (const [key, value] of Object.entries(obj)) out[camel(key)] = value;
-    return out;
-  };
-
   /** Thrown by `new Validator(policy)` when the policy is refused; `.errors` holds every problem. */
   class PolicyError extends Error {
     /** @param {{ path: string, message: string }[]} errors */
@@ -35,10 +25,78 @@ export function bindApi(raw, assertReady = () => {}) {
     return value;
   }
 
+  // --- the boundary: bytes into wasm memory, words and text out (src/lib.rs) -------------------
+  // Built on first use: in a browser the module is not instantiated before init().
+  let wire;
+  function boundary() {
+    if (wire !== undefined) return wire;
+    const memory = raw.wasmMemory();
+    wire = {
+      memory,
+      u8: new Uint8Array(memory.buffer),
+      u32: new Uint32Array(memory.buffer),
+      encoder: new TextEncoder(),
+      decoder: new TextDecoder(),
+      codes: raw.codeNames().split('\0'),
+      statuses: Array.from(raw.codeStatuses()),
+      kinds: [null, ...raw.kindNames().split('\0')],
+      inspector: new raw.Inspector(),
+    };
+    return wire;
+  }
+  /** Fresh views after the memory grew (growing detaches the old buffer). */
+  function views(w) {
+    if (w.u8.buffer !== w.memory.buffer) {
+      w.u8 = new Uint8Array(w.memory.buffer);
+      w.u32 = new Uint32Array(w.memory.buffer);
+    }
+  }
+  /** Writes `s` as UTF-8 into the buffer `input(capacity)` gives; its length in bytes. */
+  function write(w, s, input) {
+    const capacity = s.length * 3; // the most UTF-8 bytes a JS string of this length needs
+    const ptr = input(capacity);
+    views(w);
+    return w.encoder.encodeInto(s, w.u8.subarray(ptr, ptr + capacity)).written;
+  }
+  /** UTF-8 at `ptr` as a string; short ASCII (ids, header names) without a TextDecoder call. */
+  function text(w, ptr, len) {
+    if (len === 0) return '';
+    const bytes = w.u8.subarray(ptr, ptr + len);
+    if (len <= 256) {
+      let ascii = true;
+      for (let i = 0; i < len; i++) if (bytes[i] > 0x7f) { ascii = false; break; }
+      if (ascii) return String.fromCharCode.apply(null, bytes);
+    }
+    return w.decoder.decode(bytes);
+  }
+  // meta words and flags: src/lib.rs `word` and `flag`.
+  const FLAGS = 0, CODE = 1, KIND = 2, TEXT_PTR = 3, TEXT_LEN = 4, SHARED_PTR = 5, SHARED_LEN = 6,
+    SLOT = 7, REMOVE = 8, RESPONSE = 9, UPSTREAM = 10, PROBLEMS = 11;
+  const ALLOW = 1, REPORT_ONLY = 2, CACHED = 4, TOKEN_ID = 8, ACCOUNT = 16, BODY = 32, CLIENT = 64,
+    ADVICE = 128, WELL_FORMED = 256;
+  /** The shared text of this answer, split: decoded only when the binding says it changed. */
+  function sharedStrings(w, m, slots) {
+    const slot = w.u32[m + SLOT];
+    if (w.u32[m + FLAGS] & CACHED && slots[slot] !== undefined) return slots[slot];
+    return (slots[slot] = text(w, w.u32[m + SHARED_PTR], w.u32[m + SHARED_LEN]).split('\0'));
+  }
+
+  const inspectSlots = [];
   /** Inspects a token's format (no registry): its kind and every problem found. */
   function inspectToken(token) {
     assertReady();
-    return camelKeys(raw.inspectToken(needString(token, 'token')));
+    needString(token, 'token');
+    const w = boundary();
+    const inspector = w.inspector;
+    inspector.run(write(w, token, (n) => inspector.input(n)));
+    views(w);
+    const m = inspector.meta() >>> 2;
+    const strings = sharedStrings(w, m, inspectSlots);
+    const problems = [];
+    for (let i = 0, n = w.u32[m + PROBLEMS]; i < n; i++) {
+      problems.push({ code: strings[2 * i], message: strings[2 * i + 1] });
+    }
+    return { kind: w.kinds[w.u32[m + KIND]], wellFormed: (w.u32[m + FLAGS] & WELL_FORMED) !== 0, problems };
   }
 
   /** The lowercase hex SHA-256 of a token: what a registry entry's `sha256` holds. */
@@ -82,21 +140,22 @@ export function bindApi(raw, assertReady = () => {}) {
     throw new TypeError('request.url must be a string or a URL');
   }
 
-  /** Every header shape a JS caller has, as the one string the binding takes:
-   * `name NUL value NUL name NUL value …` (one copy into wasm instead of one call per string). */
-  function headerList(headers) {
-    const flat = [];
-    const add = (s) => {
+  /** Every header shape a JS caller has, as the text the binding reads after the method and the
+   * URL: `NUL name NUL value` per line, in order (one string, one copy into wasm memory). String
+   * concatenation: an array per call and a join cost more than the rest of the call. */
+  function headerLine(headers) {
+    let out = '';
+    const add = (name, value) => {
       // NUL is the separator; HTTP allows it in neither names nor values, and `Headers` refuses it.
-      if (s.includes('\0')) throw new TypeError('header names and values cannot contain NUL');
-      flat.push(s);
+      if (name.includes('\0') || value.includes('\0')) throw new TypeError('header names and values cannot contain NUL');
+      out += `\0${name}\0${value}`;
     };
     const push = (name, value) => {
       if (typeof name !== 'string') throw new TypeError('header names must be strings');
       if (value === undefined || value === null) return;
       // A repeated header stays repeated: two Authorization lines must reach the core as two.
-      if (Array.isArray(value)) for (const v of value) { add(name); add(String(v)); }
-      else { add(name); add(String(value)); }
+      if (Array.isArray(value)) for (const v of value) add(name, String(v));
+      else add(name, typeof value === 'string' ? value : String(value));
     };
     if (headers === undefined || headers === null) return '';
     if (typeof headers !== 'object') throw new TypeError('request.headers must be an object, a Headers or an array of pairs');
@@ -106,10 +165,11 @@ export function bindApi(raw, assertReady = () => {}) {
         if (!Array.isArray(pair) || pair.length !== 2) throw new TypeError('each header must be a [name, value] pair');
         push(pair[0], pair[1]);
       }
-      return flat.join('\0');
+      return out;
     }
-    for (const [name, value] of Object.entries(headers)) push(name, value);
-    return flat.join('\0');
+    const names = Object.keys(headers);
+    for (let i = 0; i < names.length; i++) push(names[i], headers[names[i]]);
+    return out;
   }
 
   function nowSeconds(now) {
@@ -119,29 +179,42 @@ export function bindApi(raw, assertReady = () => {}) {
     return Math.floor(ms / 1000);
   }
 
-  /** Pairs `f[from..to]` as a plain object: a later name wins and `__proto__` is an own property,
-   * as `JSON.parse` made them. */
-  function headerObject(f, from, to) {
-    const out = {};
-    for (let i = from; i < to; i += 2) {
-      if (f[i] === '__proto__') {
-        Object.defineProperty(out, f[i], { value: f[i + 1], writable: true, enumerable: true, configurable: true });
-      } else out[f[i]] = f[i + 1];
-    }
-    return out;
+  /** Sets `name` on a plain object as `JSON.parse` would: a later name wins and `__proto__` is
+   * an own property. */
+  function setHeader(out, name, value) {
+    if (name === '__proto__') {
+      Object.defineProperty(out, name, { value, writable: true, enumerable: true, configurable: true });
+    } else out[name] = value;
   }
 
-  /** The binding's decision fields (src/lib.rs, `decision_fields`) as the documented object, its
-   * properties in the order the CLI's JSON has them. */
-  function decision(f) {
-    const out = { allow: f[0], status: f[1], code: f[2], message: f[3], tokenKind: f[4], tokenId: f[5], accountId: f[6] };
-    if (f[7]) out.reportOnly = true;
-    const split = 13 + 2 * f[9];
-    out.responseHeaders = headerObject(f, 13, split);
-    out.upstreamHeaders = headerObject(f, split, f.length);
-    out.body = f[8];
-    out.client = f[10];
-    out.advice = f[11] === null ? null : { code: f[11], message: f[12] };
+  /** The answer in memory as the documented decision, its properties in the CLI's JSON order.
+   * Header names the front must remove (SPEC §6 step 1) ride along as a non-enumerable
+   * `removeHeaders`, outside the SPEC §9 shape. */
+  function decision(w, m, slots) {
+    const u32 = w.u32;
+    const flags = u32[m + FLAGS];
+    const code = u32[m + CODE];
+    const shared = sharedStrings(w, m, slots);
+    const own = text(w, u32[m + TEXT_PTR], u32[m + TEXT_LEN]).split('\0');
+    const tokenId = flags & TOKEN_ID ? own[0] : null;
+    const accountId = flags & ACCOUNT ? own[1] : null;
+    const out = { allow: (flags & ALLOW) !== 0, status: w.statuses[code], code: w.codes[code], message: shared[0],
+      tokenKind: w.kinds[u32[m + KIND]], tokenId, accountId };
+    if (flags & REPORT_ONLY) out.reportOnly = true;
+    let i = 5;
+    const responseHeaders = {};
+    for (let n = u32[m + RESPONSE]; n > 0; n--, i += 2) setHeader(responseHeaders, shared[i], shared[i + 1]);
+    const upstreamHeaders = {};
+    for (let n = u32[m + UPSTREAM]; n > 0; n--, i += 2) {
+      const v = shared[i + 1];
+      setHeader(upstreamHeaders, shared[i], v === '\u0001' ? accountId : v === '\u0002' ? tokenId : v);
+    }
+    out.responseHeaders = responseHeaders;
+    out.upstreamHeaders = upstreamHeaders;
+    out.body = flags & BODY ? shared[1] : null;
+    out.client = flags & CLIENT ? shared[2] : null;
+    out.advice = flags & ADVICE ? { code: shared[3], message: shared[4] } : null;
+    if (u32[m + REMOVE] > 0) Object.defineProperty(out, 'removeHeaders', { value: own.slice(2) });
     return out;
   }
 
@@ -151,6 +224,11 @@ export function bindApi(raw, assertReady = () => {}) {
   /** A parsed, validated policy that decides requests (SPEC §6). */
   class Validator {
     #inner;
+    #meta;
+    #capacity = 0;
+    #view = new Uint8Array(0);
+    /** The shared strings of each answer slot, as the binding last laid them out. */
+    #slots = [];
 
     /** @param {string | object} policy the SPEC §4 policy, as JSON text or an object */
     constructor(policy) {
@@ -168,8 +246,28 @@ export function bindApi(raw, assertReady = () => {}) {
       if (request === null || typeof request !== 'object') throw new TypeError('request must be an object');
       const method = request.method === undefined ? 'GET' : needString(request.method, 'request.method');
       const url = urlString(request.url);
-      const headers = headerList(request.headers);
-      return decision(this.#live.check(method, url, headers, nowSeconds(now)));
+      if (method.includes('\0') || url.includes('\0')) throw new TypeError('the method and the URL cannot contain NUL');
+      const line = `${method}\0${url}${headerLine(request.headers)}`;
+      const seconds = nowSeconds(now);
+      const inner = this.#live;
+      const w = boundary();
+      inner.check(this.#write(w, line), seconds);
+      views(w);
+      this.#meta ??= inner.meta() >>> 2;
+      return decision(w, this.#meta, this.#slots);
+    }
+
+    /** Writes the request line into the validator's input buffer in wasm memory; its length in
+     * bytes. The buffer grows only when a request needs more room than any before. */
+    #write(w, line) {
+      const capacity = line.length * 3; // the most UTF-8 bytes a JS string of this length needs
+      if (capacity > this.#capacity || this.#view.buffer !== w.memory.buffer) {
+        this.#capacity = Math.max(capacity, 1024, this.#capacity);
+        const ptr = this.#live.input(this.#capacity);
+        views(w);
+        this.#view = w.u8.subarray(ptr, ptr + this.#capacity);
+      }
+      return w.encoder.encodeInto(line, this.#view).written;
     }
 
     /** `"enforce"` or `"report"`. */

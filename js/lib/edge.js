@@ -44,9 +44,10 @@ function forwardRequest(request, remove, set) {
   return new Request(request, init);
 }
 
-/** The names to remove from the client's request: the decision's own list where the core gives
- * one, else the policy's (the same for every request). */
-const removals = (validator, decision) => decision.removeHeaders ?? validator.stripHeaders;
+/** The client's headers the core says go (SPEC §6 step 1: identity headers in every spelling a
+ * server behind reads as theirs, forwarded hosts); `Validator.check` attaches them to the decision
+ * only when there are any. */
+const removals = (decision) => decision.removeHeaders ?? [];
 
 /**
  * Binds a Validator to the Fetch API.
@@ -60,7 +61,7 @@ export function createEdge(validator, options = {}) {
   return function edge(request) {
     const decision = validator.check(decisionInput(request), now());
     if (!decision.allow) return denialResponse(decision);
-    const remove = removals(validator, decision);
+    const remove = removals(decision);
     const responseHeaders = decision.responseHeaders;
     return {
       decision,

@@ -53,7 +53,8 @@ export function tokengateMiddleware(validator, options = {}) {
       res.end(decision.body ?? '');
       return;
     }
-    editRequest(req, decision.removeHeaders ?? validator.stripHeaders, decision.upstreamHeaders);
+    // The client's headers the core says go (SPEC §6 step 1), attached only when there are any.
+    editRequest(req, decision.removeHeaders ?? [], decision.upstreamHeaders);
     for (const [name, value] of Object.entries(decision.responseHeaders)) res.setHeader(name, value);
     next();
   };

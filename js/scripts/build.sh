@@ -14,17 +14,19 @@ export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 # Two cores, shared with other builds.
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 
-# The size-first profile of the workspace (opt-level z, LTO). Its `strip` keeps the
-# target_features section: wasm-bindgen and wasm-opt read it to know which wasm features are on,
-# and wasm-opt strips it last.
-(cd "$repo" && cargo build --quiet --locked -p tokengate-js --profile wasm --target wasm32-unknown-unknown)
-wasm="$repo/target/wasm32-unknown-unknown/wasm/tokengate_js.wasm"
+# The size-first profile of the workspace (opt-level z, LTO). For the size/speed comparison in
+# docs/benchmarks.md only: TOKENGATE_CARGO_CONFIG adds cargo `--config` overrides (for example
+# `--config profile.wasm.package.tokengate.opt-level=3`) and TOKENGATE_WASM_OPT replaces `-Oz`.
+# The profile's `strip` keeps the target_features section: wasm-bindgen and wasm-opt read it to
+# know which wasm features are on, and wasm-opt strips it last.
+(cd "$repo" && cargo build --quiet --locked -p tokengate-js --profile wasm --target wasm32-unknown-unknown ${TOKENGATE_CARGO_CONFIG:-})
+wasm="${CARGO_TARGET_DIR:-$repo/target}/wasm32-unknown-unknown/wasm/tokengate_js.wasm"
 
 for target in nodejs web; do
   out="pkg-$target"
   rm -rf "$out"
   wasm-bindgen "$wasm" --target "$target" --out-dir "$out" --out-name tokengate --no-typescript
-  wasm-opt -Oz --strip-debug --strip-producers --strip-target-features \
+  wasm-opt "${TOKENGATE_WASM_OPT:--Oz}" --strip-debug --strip-producers --strip-target-features \
     "$out/tokengate_bg.wasm" -o "$out/tokengate_bg.wasm"
 done
 

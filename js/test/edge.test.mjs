@@ -40,7 +40,7 @@ describe('tokengate/edge in Node: the SPEC §6 table through createProxy, agains
       const response = await proxy(new Request(view.url, { method: c.method ?? 'GET', headers: view.headers }));
       const seen = await seenFrom(response, n);
       const cli = runCli(c, { url: view.url, headers: view.headers }).decision;
-      assertEdgeAgrees(cli, seen, validatorOf(c).stripHeaders, c.name);
+      assertEdgeAgrees(cli, seen, validatorOf(c).stripHeaders, c.name, c.forbidUpstream);
       if (cli.allow) assert.equal(seen.upstream.path, new URL(view.url).pathname + new URL(view.url).search);
       // The upstream's echo holds the client's Authorization by design; the edge's own answers never.
       if (!cli.allow) assertNoSecret(seen.body + JSON.stringify([...seen.headers]), c.name);
@@ -177,7 +177,7 @@ describe('tokengate/express: the SPEC §6 table through a real Express app, agai
       const res = await rawRequest(port, raw);
       const echo = res.status === 200 && res.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(res.body) : null;
       const reached = echo !== null && echo.path !== undefined && 'raw' in echo;
-      assertEdgeAgrees(cli, { ...res, upstream: reached ? echo : null }, validatorOf(c).stripHeaders, c.name);
+      assertEdgeAgrees(cli, { ...res, upstream: reached ? echo : null }, validatorOf(c).stripHeaders, c.name, c.forbidUpstream);
       if (reached) {
         assert.deepEqual(echo.decision, camelDecision(cli));
         const rawNames = echo.raw.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());

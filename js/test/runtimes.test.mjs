@@ -87,7 +87,7 @@ function specTable(ports, options) {
       const res = await rawRequest(port, view.raw);
       const reached = upstream.count() > n;
       const cli = runCli(c, { url: view.url, headers: view.headers, now }).decision;
-      assertEdgeAgrees(cli, { ...res, upstream: reached ? upstream.last() : null }, STRIP, c.name);
+      assertEdgeAgrees(cli, { ...res, upstream: reached ? upstream.last() : null }, STRIP, c.name, c.forbidUpstream);
       if (cli.allow) {
         const url = new URL(view.url);
         assert.equal(upstream.last().path, url.pathname + url.search, 'the upstream is sent the path that was checked');

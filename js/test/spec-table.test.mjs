@@ -51,3 +51,17 @@ describe('SPEC §6 through the CLI and Validator.check', () => {
     }
   });
 });
+
+describe('the binding: decisions stay right whatever came before', () => {
+  // The binding reuses strings from earlier answers of the same kind and writes requests into a
+  // buffer that grows: neither may leak one answer into another.
+  test('every case again, in reverse and interleaved, after a request that grows wasm memory', () => {
+    const decide = (c) => validators[c.policy ?? 'example'].check(
+      { method: c.method ?? 'GET', url: c.url, headers: c.headers ?? [] }, new Date(c.now ?? NOW));
+    const first = CASES.map(decide);
+    const huge = validators.example.check({ url: '/health', headers: [['x-big', 'é'.repeat(3 << 20)]] }, new Date(NOW));
+    assert.equal(huge.code, 'ok');
+    const order = CASES.map((_, i) => i).reverse().flatMap((i) => [i, (i * 7) % CASES.length]);
+    for (const i of order) assert.deepEqual(decide(CASES[i]), first[i], CASES[i].name);
+  });
+});

@@ -3,12 +3,13 @@
 //! Nothing here allocates: text is rendered later, when a front asks for it.
 
 mod decision;
+mod outcome;
 mod steps;
 
 pub use decision::{Advice, Decision, HeaderValue, Verdict};
 
 use decision::AdviceFrom;
-use steps::{Allowed, Refusal, Token};
+use outcome::{Allowed, Refusal, Token};
 
 use crate::code::Code;
 use crate::messages::Reason;

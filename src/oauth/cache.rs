@@ -9,7 +9,7 @@
 //! safe Rust; a lost insertion only costs one more signature check later. In the single-threaded
 //! wasm fronts the atomics are plain loads and stores.
 //!
-//! Bounded: [`SLOTS`] entries, 72 bytes each, allocated when the policy loads; a slot is chosen
+//! Bounded: [`SLOTS`] entries, 80 bytes each, allocated when the policy loads; a slot is chosen
 //! by the digest, and a newer token replaces whatever held it. Only verified tokens go in, each
 //! until its `exp` plus the leeway; a hit is re-checked against `now`.
 
@@ -35,6 +35,8 @@ struct Slot {
     until: AtomicU64,
     /// The token's `exp`, as the bits of an i64.
     exp: AtomicU64,
+    /// The first second the token is valid at (`nbf` less the leeway), as the bits of an i64.
+    from: AtomicU64,
     account: AtomicU64,
     flags: AtomicU64,
 }
@@ -94,6 +96,7 @@ impl Cache {
         }
         let until = slot.until.load(Ordering::Relaxed);
         let exp = slot.exp.load(Ordering::Relaxed);
+        let from = i64::from_le_bytes(slot.from.load(Ordering::Relaxed).to_le_bytes());
         let account = slot.account.load(Ordering::Relaxed);
         let flags = slot.flags.load(Ordering::Relaxed);
         fence(Ordering::Acquire);
@@ -106,7 +109,7 @@ impl Cache {
             .fold(subtle::Choice::from(1), |acc, (a, b)| acc & a.ct_eq(b))
             .into();
         let until = i64::try_from(until).ok()?;
-        if !same || now >= until {
+        if !same || now >= until || now < from {
             return None;
         }
         Some(Verified {
@@ -115,8 +118,9 @@ impl Cache {
         })
     }
 
-    /// Remember that the token with `digest` verified, until `until` (its `exp` plus leeway).
-    pub fn insert(&self, digest: &[u8; 32], until: i64, v: &Verified) {
+    /// Remember that the token with `digest` verified: valid from `from` (its `nbf` less the
+    /// leeway, or `i64::MIN`) until before `until` (its `exp` plus the leeway).
+    pub fn insert(&self, digest: &[u8; 32], from: i64, until: i64, v: &Verified) {
         let Ok(until) = u64::try_from(until) else {
             return;
         };
@@ -142,6 +146,8 @@ impl Cache {
             u64::from_le_bytes(v.expires_at.to_le_bytes()),
             Ordering::Relaxed,
         );
+        slot.from
+            .store(u64::from_le_bytes(from.to_le_bytes()), Ordering::Relaxed);
         slot.account
             .store(v.account_id.unwrap_or(0), Ordering::Relaxed);
         let flags = if v.account_id.is_some() {
@@ -190,8 +196,14 @@ mod tests {
             account_id: Some(u64::MAX),
         };
         assert_eq!(c.get(&digest(1), 0), None);
-        c.insert(&digest(1), 160, &v);
+        c.insert(&digest(1), 50, 160, &v);
         assert_eq!(c.get(&digest(1), 159), Some(v));
+        assert_eq!(
+            c.get(&digest(1), 49),
+            None,
+            "before nbf less leeway (a clock stepped back)"
+        );
+        assert_eq!(c.get(&digest(1), 50), Some(v));
         assert_eq!(
             c.get(&digest(1), 160),
             None,
@@ -202,9 +214,9 @@ mod tests {
             expires_at: 100,
             account_id: None,
         };
-        c.insert(&digest(3), 160, &none);
+        c.insert(&digest(3), i64::MIN, 160, &none);
         assert_eq!(c.get(&digest(3), 0).map(|h| h.account_id), Some(None));
-        c.insert(&digest(4), -5, &none);
+        c.insert(&digest(4), i64::MIN, -5, &none);
         assert_eq!(
             c.get(&digest(4), -10),
             None,
@@ -220,7 +232,7 @@ mod tests {
             account_id: Some(a),
         };
         for i in 0..64 {
-            c.insert(&digest(i), 1_000, &v(i));
+            c.insert(&digest(i), i64::MIN, 1_000, &v(i));
         }
         let held: Vec<u64> = (0..64)
             .filter(|&i| c.get(&digest(i), 0).is_some())
@@ -250,6 +262,7 @@ mod tests {
                         if t % 2 == 0 {
                             c.insert(
                                 &digest(i),
+                                i64::MIN,
                                 10,
                                 &Verified {
                                     expires_at: 10,

@@ -11,6 +11,8 @@ use crate::policy::json::{get, Json};
 pub(crate) struct Checked {
     pub failures: Vec<VerifyError>,
     pub expires_at: i64,
+    /// The token's `nbf`, if it has one.
+    pub not_before: Option<i64>,
     pub account_id: Option<u64>,
 }
 
@@ -19,6 +21,7 @@ pub(crate) fn check(v: &Verifier, payload: &[u8], now: i64) -> Checked {
     let mut out = Checked {
         failures: Vec::new(),
         expires_at: 0,
+        not_before: None,
         account_id: None,
     };
     let Ok(Json::Obj(claims)) = serde_json::from_slice::<Json<'_>>(payload) else {
@@ -41,7 +44,7 @@ pub(crate) fn check(v: &Verifier, payload: &[u8], now: i64) -> Checked {
     }
     match get(claims, "nbf").map(seconds) {
         None => {}
-        Some(Some(nbf)) if now.saturating_add(leeway) >= nbf => {}
+        Some(Some(nbf)) if now.saturating_add(leeway) >= nbf => out.not_before = Some(nbf),
         Some(_) => out.failures.push(VerifyError::NotYetValid),
     }
     if let Some(name) = &v.account_claim {

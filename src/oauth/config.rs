@@ -142,6 +142,11 @@ impl Verifier {
 
     /// Verify `token` at `now` (Unix seconds): the first check it fails, or what it carries.
     pub fn verify(&self, token: &[u8], now: i64) -> Result<Verified, VerifyError> {
+        self.verify_from(token, now).map(|(v, _)| v)
+    }
+
+    /// [`Verifier::verify`], and the first second the token is valid at (`nbf` less the leeway).
+    fn verify_from(&self, token: &[u8], now: i64) -> Result<(Verified, i64), VerifyError> {
         let t = jwt::parse(token)?;
         let alg = self.allowed(&t.alg)?;
         self.keys
@@ -149,16 +154,21 @@ impl Verifier {
         let c = claims::check(self, &t.payload, now);
         match c.failures.first() {
             Some(e) => Err(*e),
-            None => Ok(Verified {
-                expires_at: c.expires_at,
-                account_id: c.account_id,
-            }),
+            None => Ok((
+                Verified {
+                    expires_at: c.expires_at,
+                    account_id: c.account_id,
+                },
+                c.not_before
+                    .map_or(i64::MIN, |nbf| nbf.saturating_sub(self.leeway)),
+            )),
         }
     }
 
     /// [`Verifier::verify`] through the cache: `digest` is the token's SHA-256 (the decision has
     /// it already, for the token id). A hit costs a slot read; a miss verifies and, if the token
-    /// passes, remembers it until its `exp` plus the leeway. Failures are not cached.
+    /// passes, remembers it for as long as it is valid (from `nbf` to `exp`, with the leeway: a
+    /// clock that steps back is answered as verification would). Failures are not cached.
     pub fn verify_cached(
         &self,
         token: &[u8],
@@ -168,9 +178,9 @@ impl Verifier {
         if let Some(hit) = self.cache.get(digest, now) {
             return Ok(hit);
         }
-        let v = self.verify(token, now)?;
-        self.cache
-            .insert(digest, v.expires_at.saturating_add(self.leeway), &v);
+        let (v, from) = self.verify_from(token, now)?;
+        let until = v.expires_at.saturating_add(self.leeway);
+        self.cache.insert(digest, from, until, &v);
         Ok(v)
     }
 

@@ -175,7 +175,7 @@ pub(crate) struct Reader<'e> {
     pub errs: &'e mut PolicyErrors,
 }
 
-type Fields<'j, 'a> = &'j [(Cow<'a, str>, Json<'a>)];
+pub(crate) type Fields<'j, 'a> = &'j [(Cow<'a, str>, Json<'a>)];
 
 impl Reader<'_> {
     pub fn error(&mut self, path: &str, msg: impl Into<String>) {

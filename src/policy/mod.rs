@@ -8,6 +8,7 @@ pub(crate) mod json;
 mod pattern;
 mod read;
 mod registry;
+mod registry_read;
 mod sections;
 
 use alloc::format;

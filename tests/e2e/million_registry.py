@@ -3,9 +3,9 @@ under load. Not part of the test command (it takes a few minutes and a few GiB);
 
     .venv/bin/python tests/e2e/million_registry.py                 # --concurrency 2 and 4
     .venv/bin/python tests/e2e/million_registry.py --concurrency 4 --entries 200000
+    .venv/bin/python tests/e2e/million_registry.py --front native   # the dynamic-module front
 
-Needs the built filter (bash tests/e2e/run.sh builds it, or cargo build --profile wasm --target
-wasm32-wasip1 -p tokengate-envoy). Loopback only; every wait is bounded; Envoy is always stopped.
+Needs the built fronts (bash envoy/build.sh). Loopback only; every wait is bounded; Envoy is always stopped.
 For each concurrency it prints one JSON object (and writes target/reliability/million-N.json):
 
 - Envoy's resident memory (VmRSS) before any registry, after the first document, after a swap to
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import policy_kit as pk  # noqa: E402
 from harness import (  # noqa: E402
-    ROOT, WASM_DIR, Envoy, Upstream, bootstrap, registry_generations, static_cluster, wait_for, wasm_filter)
+    ARTIFACTS, ROOT, Envoy, Front, Upstream, bootstrap, registry_on_every_vm, static_cluster, wait_for)
 from test_propagation import generation_events, wire_code_of  # noqa: E402
 
 PATH = f"/api/v2/accounts/{pk.ACCOUNT_A}/jobs/"
@@ -104,18 +104,13 @@ class Load(threading.Thread):
             self.state[ADDED] = "allowed" if allowed else "denied"
 
 
-def every_vm_holds(envoy: Envoy, generation: int) -> bool:
-    held = registry_generations(envoy)
-    return sum(1 for g in held.values() if g >= generation) >= envoy.concurrency + 1
-
-
 def propagation(envoy: Envoy, generation: int) -> dict:
     events = generation_events(envoy.log(), generation)
     first = min(events.values())
     return {"vms": len(events), "after_fetcher_ms": sorted(round((t - first) * 1000) for t in events.values())}
 
 
-def run(concurrency: int, entries: int, wasm: Path, connections: int, component_log: str = "wasm:info") -> dict:
+def run(concurrency: int, entries: int, front: Front, connections: int, component_log: str) -> dict:
     t0 = time.monotonic()
     gen1, gen2 = document(entries, [KEPT, DROPPED]), document(entries, [KEPT, ADDED])
     made_s = round(time.monotonic() - t0, 1)
@@ -125,18 +120,19 @@ def run(concurrency: int, entries: int, wasm: Path, connections: int, component_
     policy = pk.policy()
     policy["registry"] = {"url": {"cluster": "registry", "path": "/_registry/million.json",
                                   "refresh_seconds": 5, "timeout_ms": 30000}}
-    cfg = bootstrap([wasm_filter(wasm, pk.dumps(policy))], up.port, [static_cluster("registry", up.port, 30.0)])
+    cfg = bootstrap([front.filter(pk.dumps(policy))], up.port, [static_cluster("registry", up.port, 30.0)])
     # A registry document over 32 MiB needs Envoy's async-client body limit raised (envoy/README.md).
     cfg["layered_runtime"] = {"layers": [{"name": "static", "static_layer": {"http.async_response_buffer_limit": 512 << 20}}]}
     with tempfile.TemporaryDirectory() as work:
         envoy = Envoy(cfg, Path(work), concurrency=concurrency, component_log=component_log)
         try:
             envoy.start()
-            wait_for(lambda: envoy.stats("tokengate").get("wasmcustom.tokengate.registry.fetch_failed", 0) >= 1,
+            failed = f"{front.stat_prefix}.registry.fetch_failed"
+            wait_for(lambda: envoy.stats("tokengate").get(failed, 0) >= 1,
                      timeout=30, what="a first (refused) fetch")
             before = rss_mib(envoy.proc.pid)
             reg.set(mode="ok")
-            wait_for(lambda: every_vm_holds(envoy, 1), timeout=180, interval=0.25, what="generation 1 on every VM")
+            wait_for(lambda: registry_on_every_vm(envoy, 1), timeout=180, interval=0.25, what="generation 1 on every VM")
             loaded = rss_mib(envoy.proc.pid)
             first = propagation(envoy, 1)
 
@@ -146,7 +142,7 @@ def run(concurrency: int, entries: int, wasm: Path, connections: int, component_
                 c.start()
             wait_for(lambda: all(c.served >= 30 for c in load), timeout=60, what="load on every connection")
             reg.set(body=gen2, etag='"m2"')
-            wait_for(lambda: every_vm_holds(envoy, 2), timeout=180, interval=0.25, what="generation 2 on every VM")
+            wait_for(lambda: registry_on_every_vm(envoy, 2), timeout=180, interval=0.25, what="generation 2 on every VM")
             # A little more load on the new generation, then stop.
             served_at_swap = sum(c.served for c in load)
             wait_for(lambda: sum(c.served for c in load) >= served_at_swap + 300, timeout=60, what="load after the swap")
@@ -155,6 +151,7 @@ def run(concurrency: int, entries: int, wasm: Path, connections: int, component_
                 c.join(30)
             swapped = rss_mib(envoy.proc.pid)
             return {
+                "front": front.name,
                 "concurrency": concurrency,
                 "entries": entries,
                 "document_mib": round(len(gen1) / 2**20, 1),
@@ -172,7 +169,7 @@ def run(concurrency: int, entries: int, wasm: Path, connections: int, component_
             envoy.stop()
             up.stop()
             if KEEP_LOG:
-                (ROOT / "target" / "reliability" / f"million-{concurrency}-envoy.log").write_text(envoy.log())
+                (ROOT / "target" / "reliability" / f"million-{front.name}-{concurrency}-envoy.log").write_text(envoy.log())
 
 
 def main() -> int:
@@ -180,19 +177,16 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, action="append")
     ap.add_argument("--entries", type=int, default=1_000_000)
     ap.add_argument("--connections", type=int, default=4)
-    ap.add_argument("--component-log", default="wasm:info")
-    ap.add_argument("--wasm", type=Path, help="the filter module (default: the e2e build)")
+    ap.add_argument("--front", choices=["wasm", "native"], default="wasm")
+    ap.add_argument("--wasm", type=Path, help="the proxy-wasm module (default: envoy/build.sh's)")
     args = ap.parse_args()
-    wasm = WASM_DIR / "tokengate_envoy.opt.wasm"
-    if not wasm.exists() or wasm.stat().st_mtime < (WASM_DIR / "tokengate_envoy.wasm").stat().st_mtime:
-        wasm = WASM_DIR / "tokengate_envoy.wasm"
-    wasm = args.wasm or wasm
+    front = Front("wasm", args.wasm or ARTIFACTS / "tokengate.wasm") if args.front == "wasm" else Front("native", ARTIFACTS)
     out_dir = ROOT / "target" / "reliability"
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = False
     for n in args.concurrency or [2, 4]:
-        figures = run(n, args.entries, wasm, args.connections, args.component_log)
-        (out_dir / f"million-{n}.json").write_text(json.dumps(figures, indent=1) + "\n")
+        figures = run(n, args.entries, front, args.connections, f"{front.logger}:info")
+        (out_dir / f"million-{front.name}-{n}.json").write_text(json.dumps(figures, indent=1) + "\n")
         print(json.dumps(figures), flush=True)
         failed |= figures["errors"] > 0 or figures["wrong_decisions"] > 0
     return 1 if failed else 0

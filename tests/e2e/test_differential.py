@@ -21,10 +21,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -65,15 +66,39 @@ def django_app(tmp_path_factory):
     app.stop()
 
 
-@pytest.fixture(scope="module")
-def edge(launch, front, django_app):
-    cfg = bootstrap([front.filter(POLICY)], django_app.port)
+def _edge(launch, front, django_app, policy: str):
+    cfg = bootstrap([front.filter(policy)], django_app.port)
     hcm = hcm_of(cfg)
     # As the shipped configs: escaped slashes kept for the filter to see. Underscored header names
     # are allowed here (the shipped configs reject them) so that the core's own removal is tested.
     hcm["path_with_escaped_slashes_action"] = "KEEP_UNCHANGED"
     hcm["common_http_protocol_options"] = {"headers_with_underscores_action": "ALLOW"}
     return launch([], config=cfg)
+
+
+@pytest.fixture(scope="module")
+def edge(launch, front, django_app):
+    return _edge(launch, front, django_app, POLICY)
+
+
+def retired_for_all() -> str:
+    """The example policy with its cross-account lists retired for every kind, as SPEC §4's own
+    example has them (the example retires them for legacy keys only, which are retired anyway):
+    the suffixed spellings of a retired endpoint are only tested where it is retired."""
+    p = json.loads(POLICY)
+    for e in p["deprecations"]["endpoints"]:
+        if e["path"] in ("/api/v2/accounts/", "/api/v3/accounts/"):
+            e.pop("kinds", None)
+    return json.dumps(p)
+
+
+# The variants that spell a cross-account list (`/api/v2/accounts.json`, `/api/v3/accounts/?…`).
+LIST_TARGET = re.compile(r"^/api/v[23]/accounts(\.[^/?]*)?/?(\?|$)")
+
+
+@pytest.fixture(scope="module")
+def retired_edge(launch, front, django_app):
+    return _edge(launch, front, django_app, retired_for_all())
 
 
 def _h2(edge, method: str, target: str, headers: list, body: bytes | None) -> Response:
@@ -192,9 +217,8 @@ PROBES = {
 }
 
 
-@pytest.fixture(scope="module")
-def results(edge):
-    """Runs the whole corpus once: {variant id: (variant, outcome, problems)}, plus the figures."""
+def run_corpus(edge, variants: list) -> dict:
+    """Each variant through `edge`: {variant id: (variant, outcome, problems)}."""
     want = {}
     for token, (method, target) in PROBES.items():
         out = send(edge, method, target, [("Host", "api.us1.dbt.com")] + auth(token))
@@ -205,14 +229,22 @@ def results(edge):
         if token is not None:
             assert want[token].get("HTTP_X_DBT_TOKEN_KIND"), want[token]
     replay = Replayer(edge)
-    variants = corpus.variants()
 
     def one(v):
         out = send(edge, v.method, v.target, v.all_headers(TOKENS), v.proto)
         return v.id, (v, out, problems(v, out, want[v.token], replay))
 
     with ThreadPoolExecutor(max_workers=6) as pool:
-        res = dict(pool.map(one, variants))
+        return dict(pool.map(one, variants))
+
+
+@pytest.fixture(scope="module")
+def results(edge, retired_edge):
+    """The whole corpus under the example policy, and its cross-account-list spellings again under
+    `retired_for_all()` (ids prefixed `retired-for-all:`)."""
+    res = run_corpus(edge, corpus.variants())
+    lists = [replace(v, id=f"retired-for-all:{v.id}") for v in corpus.variants() if LIST_TARGET.match(v.target)]
+    res.update(run_corpus(retired_edge, lists))
     dump = os.environ.get("TOKENGATE_DIFFERENTIAL_DUMP")
     if dump:  # every outcome as JSON lines, to study a run (never tokens: the variant names them)
         with open(dump, "w") as f:
@@ -262,16 +294,16 @@ def mismatch_report(res: dict, cls: str) -> str:
     pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="known mismatch in the core")) if c in KNOWN_MISMATCHES else c
     for c in corpus.CLASSES
 ])
-def test_no_mismatch(results, cls):
+def test_no_mismatch(results, front, cls):
     f = figures(results, cls)
-    FIGURES.append(f"differential {cls:16} {f['variants']:4} variants, {f['allowed']:4} allowed, "
+    FIGURES.append(f"differential {front.name:6} {cls:16} {f['variants']:4} variants, {f['allowed']:4} allowed, "
                    f"{f['ran']:4} ran a view, {f['mismatches']:3} mismatches")
     assert f["mismatches"] == 0, f"{f}\n{mismatch_report(results, cls)}"
 
 
-def test_figures(results):
+def test_figures(results, front):
     f = figures(results)
-    FIGURES.append(f"differential total            {f['variants']:4} variants, {f['allowed']:4} allowed, "
+    FIGURES.append(f"differential {front.name:6} total            {f['variants']:4} variants, {f['allowed']:4} allowed, "
                    f"{f['ran']:4} ran a view, {f['mismatches']:3} mismatches")
 
 
@@ -332,7 +364,7 @@ def cli_decisions(cli_bin) -> dict:
     return _CLI_DECISIONS
 
 
-def test_the_cli_decides_the_corpus_as_envoy_does(results, cli_bin):
+def test_the_cli_decides_the_corpus_as_envoy_does(results, front, cli_bin):
     """The same core behind the CLI: every HTTP/1.1 variant Envoy's codec let reach the filter
     gets the same verdict and code from `tokengate check` (so the CLI refuses each class too)."""
     cli = cli_decisions(cli_bin)
@@ -345,5 +377,5 @@ def test_the_cli_decides_the_corpus_as_envoy_does(results, cli_bin):
         edge = (True, "ok") if out.reached else (False, out.code)
         if (allow, code) != edge:
             differ.append(f"{vid}: cli {(allow, code)}, envoy {edge}")
-    FIGURES.append(f"differential cli parity        {compared:4} variants compared, {len(differ)} differ")
+    FIGURES.append(f"differential {front.name:6} cli parity       {compared:4} variants compared, {len(differ)} differ")
     assert compared > 700 and not differ, "\n".join(differ[:40])

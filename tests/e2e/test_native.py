@@ -14,7 +14,10 @@ JOBS_A = f"/api/v2/accounts/{pk.ACCOUNT_A}/jobs/"
 JOBS_B = f"/api/v2/accounts/{pk.ACCOUNT_B}/jobs/"
 PANIC = ("x-tokengate-test-panic", "1")
 # The access-log line: every metadata key the front exports, then the response.
-KEYS = ("code", "token_id", "token_kind", "account_id", "would_deny")
+KEYS = ("code", "token_id", "token_kind", "account_id", "would_deny", "client", "advice")
+# A SPEC §10 client rule, so `client` and `advice` have something to say.
+TERRAFORM = {"name": "production Terraform", "user_agent": ["terraform-provider-dbtcloud/*"],
+             "expect_kinds": ["service"], "action": "report"}
 LOG_FORMAT = "AL " + " ".join(f"{k}=%DYNAMIC_METADATA(tokengate:{k})%" for k in KEYS) + " status=%RESPONSE_CODE% details=%RESPONSE_CODE_DETAILS%\n"
 
 
@@ -63,7 +66,8 @@ def logged(native_module, upstream, tmp_path_factory):
     """The shipped build, report mode on one listener's policy, with the metadata access log."""
     out = {}
     for mode in ("enforce", "report"):
-        cfg = with_access_log(bootstrap([native_filter(pk.dumps(pk.policy(mode=mode)))], upstream.port))
+        p = pk.policy(mode=mode, clients=[TERRAFORM])
+        cfg = with_access_log(bootstrap([native_filter(pk.dumps(p))], upstream.port))
         e = Envoy(cfg, tmp_path_factory.mktemp(f"logged-{mode}"), module_dir=native_module)
         out[mode] = e.start()
     yield out
@@ -75,16 +79,22 @@ def access_lines(envoy, n: int) -> list:
     return [l for l in envoy.log().splitlines() if l.startswith("AL ")][-n:]
 
 
-@pytest.mark.parametrize("mode,path,token,line", [
-    ("enforce", JOBS_A, pk.PAT_A, f"code=ok token_id={pk.token_id(pk.PAT_A)} token_kind=pat account_id={pk.ACCOUNT_A} would_deny=- status=200"),
-    ("enforce", JOBS_B, pk.PAT_A, f"code=account_mismatch token_id={pk.token_id(pk.PAT_A)} token_kind=pat account_id=- would_deny=- status=403"),
-    ("enforce", JOBS_A, None, "code=missing_token token_id=- token_kind=- account_id=- would_deny=- status=401"),
-    ("enforce", JOBS_A, pk.SVC_A, f"code=ok token_id=svc-a token_kind=service account_id={pk.ACCOUNT_A} would_deny=- status=200"),
-    ("report", JOBS_B, pk.PAT_A, f"code=account_mismatch token_id={pk.token_id(pk.PAT_A)} token_kind=pat account_id=- would_deny=account_mismatch status=200"),
-], ids=["allowed", "denied", "missing", "registry_token_id", "report_would_deny"])
-def test_the_decision_is_dynamic_metadata_in_the_access_log(logged, mode, path, token, line):
+TF = "terraform-provider-dbtcloud/0.3.0"
+
+
+@pytest.mark.parametrize("mode,path,token,ua,line", [
+    ("enforce", JOBS_A, pk.PAT_A, None, f"code=ok token_id={pk.token_id(pk.PAT_A)} token_kind=pat account_id={pk.ACCOUNT_A} would_deny=- client=- advice=- status=200"),
+    ("enforce", JOBS_B, pk.PAT_A, None, f"code=account_mismatch token_id={pk.token_id(pk.PAT_A)} token_kind=pat account_id=- would_deny=- client=- advice=- status=403"),
+    ("enforce", JOBS_A, None, None, "code=missing_token token_id=- token_kind=- account_id=- would_deny=- client=- advice=- status=401"),
+    ("enforce", JOBS_A, pk.SVC_A, None, f"code=ok token_id=svc-a token_kind=service account_id={pk.ACCOUNT_A} would_deny=- client=- advice=- status=200"),
+    ("enforce", JOBS_A, pk.PAT_A, TF, f"code=ok token_id={pk.token_id(pk.PAT_A)} token_kind=pat account_id={pk.ACCOUNT_A} would_deny=- client=production Terraform advice=service_token_advised status=200"),
+    ("report", JOBS_B, pk.PAT_A, None, f"code=account_mismatch token_id={pk.token_id(pk.PAT_A)} token_kind=pat account_id=- would_deny=account_mismatch client=- advice=- status=200"),
+], ids=["allowed", "denied", "missing", "registry_token_id", "client_advice", "report_would_deny"])
+def test_the_decision_is_dynamic_metadata_in_the_access_log(logged, mode, path, token, ua, line):
     e = logged[mode]
     headers = [("Authorization", f"Token {token}")] if token else []
+    if ua:
+        headers.append(("User-Agent", ua))
     e.request("GET", path, headers)
     # The access log is written when the stream ends, just after the answer: wait for it.
     try:

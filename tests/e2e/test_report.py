@@ -1,5 +1,6 @@
-"""The migration checklist from a real access log: the shipped demo configuration (envoy/envoy.yaml,
-its access log and its policy) in report mode takes mixed traffic, then `tokengate report` reads
+"""The migration checklist from a real access log, once per front: the shipped demo configuration
+(envoy/envoy.yaml, or envoy/native.yaml for the native module; its access log and its policy) in
+report mode takes mixed traffic, then `tokengate report` reads
 the log Envoy wrote and must list exactly who still has something to migrate. The log itself must
 hold no token and no whole digest, even of a `?token=` on a path. Also: production.yaml's
 per-account local rate limit, run as written, throttles one noisy account and not the others."""
@@ -29,6 +30,10 @@ def digest(t: str) -> str:
     return hashlib.sha256(t.encode()).hexdigest()
 
 
+# Each front's shipped demo configuration, and where it writes its access log.
+CONFIGS = {"wasm": ("envoy.yaml", "target/envoy/access.log"), "native": ("native.yaml", "target/envoy/native-access.log")}
+
+
 def report_policy() -> dict:
     """The shipped policy as an operator starts a rollout with it: `report` mode, in the middle
     of the migration (legacy keys deprecated but not yet past their sunset, so they are served
@@ -42,10 +47,11 @@ def report_policy() -> dict:
     return p
 
 
-def demo_text(policy: dict, wasm: Path, log: Path) -> str:
-    """envoy/envoy.yaml as shipped, with free ports, the built filter, the given policy inline and
-    the access log in `log`."""
-    text = (ENVOY_DIR / "envoy.yaml").read_text()
+def demo_text(front: str, policy: dict, wasm: Path, log: Path) -> str:
+    """The front's shipped demo configuration, with free ports, the built filter, the given policy
+    inline and the access log in `log`."""
+    name, shipped_log = CONFIGS[front]
+    text = (ENVOY_DIR / name).read_text()
     lines = text.splitlines()
     start = next(i for i, l in enumerate(lines) if l.strip() == "value: |") + 1
     indent = len(lines[start]) - len(lines[start].lstrip())
@@ -55,10 +61,11 @@ def demo_text(policy: dict, wasm: Path, log: Path) -> str:
     body = [" " * indent + l for l in json.dumps(policy, indent=2).splitlines()]
     text = "\n".join(lines[:start] + body + lines[end:]) + "\n"
     admin, edge, stand_in = free_ports(3)
-    for old, new in [("port_value: 9901", f"port_value: {admin}"), ("port_value: 10000", f"port_value: {edge}"),
-                     ("port_value: 10001", f"port_value: {stand_in}"),
-                     ("filename: target/envoy/tokengate.wasm", f"filename: {wasm}"),
-                     ("path: target/envoy/access.log", f"path: {log}")]:
+    edits = [("port_value: 9901", f"port_value: {admin}"), ("port_value: 10000", f"port_value: {edge}"),
+             ("port_value: 10001", f"port_value: {stand_in}"), (f"path: {shipped_log}", f"path: {log}")]
+    if front == "wasm":
+        edits.append(("filename: target/envoy/tokengate.wasm", f"filename: {wasm}"))
+    for old, new in edits:
         assert old in text, old
         text = text.replace(old, new)
     return text
@@ -91,16 +98,20 @@ TRAFFIC = [
 ]
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, filter_wasm, cli_bin):
-    """Envoy up, the traffic sent, the log complete: (log text, policy path, responses)."""
+@pytest.fixture(scope="module", params=list(CONFIGS))
+def run(request, tmp_path_factory, filter_wasm, cli_bin):
+    """Envoy up, the traffic sent, the log complete: (log text, policy path, responses). Once per
+    front: the proxy-wasm filter (filter state) and the native module (dynamic metadata) must log
+    the same fields."""
+    if request.param == "native":
+        request.getfixturevalue("native_module")  # native.yaml loads target/envoy/libtokengate.so
     d = tmp_path_factory.mktemp("report")
     log = d / "access.log"
     policy = report_policy()
     policy_path = d / "policy.json"
     policy_path.write_text(json.dumps(policy, indent=2))
     # The harness starts Envoy with --file-flush-interval-msec 100 (the default is 10 s).
-    e = Envoy(demo_text(policy, filter_wasm, log), d, listener="edge")
+    e = Envoy(demo_text(request.param, policy, filter_wasm, log), d, listener="edge")
     e.start()
     try:
         answers = []

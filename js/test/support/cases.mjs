@@ -19,6 +19,9 @@ export const variants = {
   report: { ...policy(), mode: 'report' },
   oauthReject: { ...policy(), oauth: 'reject' },
   queryToken: { ...policy(), query_token: true },
+  // The cross-account endpoints retired for every kind, not only for legacy keys.
+  retiredForAll: { ...policy(), deprecations: { ...policy().deprecations,
+    endpoints: policy().deprecations.endpoints.map(({ kinds, ...e }) => e) } },
 };
 const dir = mkdtempSync(join(tmpdir(), 'tokengate-spec-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -45,6 +48,10 @@ export const CASES = [
     headers: [['X-Dbt-Account-Id', GUILD], ['X-Dbt-Token-Kind', 'service'], ['X-Tokengate-Would-Deny', 'x'], auth(TOKENS.pat_spice)],
     code: 'ok', status: 200, allow: true,
     check: (d) => assert.equal(d.upstreamHeaders['x-dbt-account-id'], SPICE) },
+  { name: '1 identity headers in other spellings and forwarded hosts are removed', url: `/api/v2/accounts/${SPICE}/`,
+    headers: [['x_dbt_account_id', GUILD], ['X-Forwarded-Host', 'gn456.us1.dbt.com'], ['Forwarded', 'for=1.2.3.4;host=gn456.us1.dbt.com'],
+      auth(TOKENS.pat_spice)],
+    code: 'ok', status: 200, allow: true, forbidUpstream: ['x_dbt_account_id', 'x-forwarded-host', 'forwarded'] },
   { name: '1 forged identity headers on a public route are removed', url: '/health',
     headers: [['x-dbt-account-id', GUILD], ['x-dbt-token-id', 'forged']], code: 'ok', status: 200, allow: true },
   // Step 2: paths that servers read differently.
@@ -60,13 +67,18 @@ export const CASES = [
   { name: '3 auth none', url: '/health', code: 'ok', status: 200, allow: true,
     check: (d) => assert.deepEqual(d.upstreamHeaders, {}) },
   // Step 4: sunset endpoints, before any credential is read.
-  { name: '4 sunset endpoint', url: 'https://ab123.us1.dbt.com/api/v2/accounts/', code: 'endpoint_sunset', status: 410,
+  { name: '4 sunset endpoint, for every kind: before any credential', policy: 'retiredForAll',
+    url: 'https://ab123.us1.dbt.com/api/v2/accounts/', code: 'endpoint_sunset', status: 410,
     check: (d) => {
       assert.equal(d.responseHeaders.sunset, 'Tue, 30 Apr 2024 00:00:00 GMT');
       assert.match(d.responseHeaders.link, /rel="deprecation"/);
     } },
-  { name: '4 sunset endpoint without the trailing slash', url: '/api/v3/accounts', headers: [auth(TOKENS.pat_spice)],
-    code: 'endpoint_sunset', status: 410 },
+  { name: '4 sunset endpoint without the trailing slash', policy: 'retiredForAll', url: '/api/v3/accounts',
+    headers: [auth(TOKENS.pat_spice)], code: 'endpoint_sunset', status: 410 },
+  { name: '4 retired for legacy keys only: a legacy key is refused once its kind is known', now: '2024-06-01T00:00:00Z',
+    url: '/api/v3/accounts/', headers: [auth(TOKENS.user_key)], code: 'endpoint_sunset', status: 410 },
+  { name: '4 retired for legacy keys only: a PAT goes on', url: '/api/v3/accounts/', headers: [auth(TOKENS.pat_spice)],
+    code: 'ok', status: 200, allow: true },
   // Step 5: the credential.
   { name: '5 no credential', url: `/api/v2/accounts/${SPICE}/`, code: 'missing_token', status: 401,
     check: (d) => assert.equal(d.responseHeaders['www-authenticate'], 'Bearer realm="dbt"') },
@@ -219,8 +231,9 @@ export function fetchView(c, origin, { resolvesPath = true } = {}) {
  * @param cli the CLI's decision (snake_case)
  * @param seen `{ status, headers: Headers, body: string, upstream: { path, headers } | null }`
  * @param strip header names the edge removes from every client request
+ * @param forbid more names the upstream must not see (the case's `forbidUpstream`)
  */
-export function assertEdgeAgrees(cli, seen, strip, label) {
+export function assertEdgeAgrees(cli, seen, strip, label, forbid = []) {
   for (const [name, value] of Object.entries(cli.response_headers)) {
     assert.equal(seen.headers.get(name), value, `${label}: response header ${name}`);
   }
@@ -235,7 +248,7 @@ export function assertEdgeAgrees(cli, seen, strip, label) {
   for (const [name, value] of Object.entries(cli.upstream_headers)) {
     assert.equal(got[name], value, `${label}: upstream header ${name}`);
   }
-  for (const name of strip) {
+  for (const name of [...strip, ...forbid]) {
     if (!(name in cli.upstream_headers)) assert.equal(got[name], undefined, `${label}: ${name} reached the upstream`);
   }
 }
