@@ -33,8 +33,12 @@ for pair in tokengate_envoy:tokengate tokengate_noop:noop; do
     crate="${pair%%:*}" name="${pair##*:}"
     raw="target/wasm32-wasip1/wasm/$crate.wasm" out="$OUT/$name.wasm"
     if [ -n "$WASM_OPT" ]; then
-        "$WASM_OPT" -Oz "${FEATURES[@]}" "$raw" -o "$out.tmp"
-        mv "$out.tmp" "$out"
+        # wasm-opt (binaryen's wasm build) takes seconds a module: run it only when cargo rebuilt
+        # the module or the copy in $OUT is not a shrunk one.
+        if [ ! "$out" -nt "$raw" ] || [ "$(stat -c %s "$out")" -ge "$(stat -c %s "$raw")" ]; then
+            "$WASM_OPT" -Oz "${FEATURES[@]}" "$raw" -o "$out.tmp"
+            mv "$out.tmp" "$out"
+        fi
         printf '   %-34s %8d bytes raw, %8d after wasm-opt -Oz, %7d gzipped\n' "$out" \
             "$(stat -c %s "$raw")" "$(stat -c %s "$out")" "$(gzip -9c "$out" | wc -c)"
     else

@@ -42,28 +42,17 @@ STEP_LOG="${STEP_LOG:-target/demo.log}"
 # shellcheck source=scripts/steps.sh
 . scripts/steps.sh
 stop
+for port in "$EDGE_PORT" "$API_PORT" "$ADMIN_PORT"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "port $port on 127.0.0.1 is taken by another program; move the demo with" \
+            "DEMO_EDGE_PORT, DEMO_API_PORT and DEMO_ADMIN_PORT" >&2
+        exit 1
+    fi
+done
 
 # --- build ------------------------------------------------------------------------------------
-build_wasm() { # until envoy/build.sh exists: the filter alone, shrunk when wasm-opt is there
-    cargo build --locked --profile wasm --target wasm32-wasip1 -p tokengate-envoy
-    local raw=target/wasm32-wasip1/wasm/tokengate_envoy.wasm opt
-    opt="$(command -v wasm-opt || echo .tools/binaryen/node_modules/.bin/wasm-opt)"
-    mkdir -p "$OUT"
-    if [ "$OUT/tokengate.wasm" -nt "$raw" ]; then return 0; fi
-    if [ -x "$opt" ]; then
-        "$opt" -Oz --enable-bulk-memory --enable-bulk-memory-opt --enable-nontrapping-float-to-int \
-            --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types \
-            "$raw" -o "$OUT/tokengate.wasm"
-    else
-        cp "$raw" "$OUT/tokengate.wasm"
-    fi
-}
 step "build the CLI (target/release/tokengate)" cargo build --locked --release -p tokengate-cli
-if [ -f envoy/build.sh ]; then
-    step "build the filters (envoy/build.sh: target/envoy/)" bash envoy/build.sh
-else
-    step "build the wasm filter (target/envoy/tokengate.wasm)" build_wasm
-fi
+step "build the Envoy fronts (envoy/build.sh: target/envoy/)" bash envoy/build.sh
 TG=target/release/tokengate
 
 FRONT="${DEMO_FRONT:-}"
@@ -76,26 +65,20 @@ case "$FRONT" in
     *) echo "DEMO_FRONT is native or wasm" >&2; exit 2 ;;
 esac
 
+# wrap < text: indented three spaces, long lines wrapped at 100 columns under their own indent.
+wrap() {
+    python3 -c 'import sys, textwrap
+for line in sys.stdin.read().splitlines():
+    lead = " " * (3 + len(line) - len(line.lstrip()))
+    print("\n".join(textwrap.wrap(line.strip(), 100, initial_indent=lead,
+        subsequent_indent=lead + "    ", break_on_hyphens=False)) or "")'
+}
+
 # --- configurations -----------------------------------------------------------------------------
-# config MODE ACCESS_LOG > file: the shipped configuration with the policy's mode set, the demo's
-# ports, and its access log (where the configuration writes one to a file) at ACCESS_LOG.
+# config MODE ACCESS_LOG > file: the shipped configuration with examples/policy.json in it, the
+# policy's mode set, the demo's ports and its access log at ACCESS_LOG (envoy/demo_config.py).
 config() {
-    python3 - "$BASE" "$1" "$2" "$EDGE_PORT" "$API_PORT" "$ADMIN_PORT" <<'PY'
-import re, sys
-base, mode, access_log, edge, api, admin = sys.argv[1:]
-text = open(base).read()
-def sub(pattern, repl, most=1):
-    global text
-    text, n = re.subn(pattern, repl, text)
-    if not 1 <= n <= most:
-        sys.exit(f"{base}: expected 1 to {most} matches of {pattern!r}, found {n}")
-sub(r'"mode": "(enforce|report)"', f'"mode": "{mode}"')
-sub(r"port_value: 10000\b", f"port_value: {edge}")
-sub(r"port_value: 10001\b", f"port_value: {api}", most=2)  # the stand-in and its cluster
-sub(r"port_value: 9901\b", f"port_value: {admin}")
-text = text.replace("target/envoy/access.log", access_log)
-print(text, end="")
-PY
+    python3 envoy/demo_config.py "$BASE" "$1" "$2" "$EDGE_PORT" "$API_PORT" "$ADMIN_PORT"
 }
 
 # start CONFIG NAME: Envoy in its own session (it outlives this script), ready when the admin says
@@ -126,6 +109,9 @@ config enforce "$ENFORCE_LOG" >"$OUT/demo-enforce.yaml"
 printf '\nThe example policy (examples/policy.json), through %s:\n' "$FRONT_NAME"
 $TG policy check examples/policy.json | fold -s -w 96 | sed 's/ *$//; s/^/   /'
 
+printf '   The traffic: five clients; hosts by first label (ab123.us1.dbt.com and gn456.us1.dbt.com\n'
+printf '   name the two accounts, cloud is cloud.getdbt.com).\n'
+
 # --- 1. report mode ---------------------------------------------------------------------------
 printf '\n== 1/3 report mode: every call goes through; the API behind sees what enforce would deny\n'
 start "$OUT/demo-report.yaml" demo-report
@@ -142,7 +128,7 @@ if grep -q '"code":"' "$REPORT_LOG" 2>/dev/null; then
     rc=0
     $TG report --quiet --registry examples/registry.json "$REPORT_LOG" >"$OUT/report.txt" || rc=$?
     [ "$rc" -le 1 ] || { echo "tokengate report failed (exit $rc)" >&2; exit 1; }
-    sed 's/^/   /' "$OUT/report.txt"
+    wrap <"$OUT/report.txt"
 else
     printf '   (no decisions in %s for tokengate report: the filter'"'"'s would-deny lines)\n' "$REPORT_LOG"
     grep -o 'would deny .*' "$OUT/demo-report.log" | sort | uniq -c | sort -rn |
@@ -161,5 +147,6 @@ cat <<EOF
 Envoy (enforce, $FRONT) is still running on $EDGE, pid $(cat "$PIDFILE"). Try:
    curl -si -H 'Host: ab123.us1.dbt.com' $EDGE/api/v2/accounts/70471823510118/jobs/
    curl -s '$ADMIN/stats?filter=tokengate'
-Logs: $OUT/demo-enforce.log, access log $ENFORCE_LOG. Stop it: bash envoy/demo.sh stop
+Access log: $ENFORCE_LOG; Envoy's own log: $OUT/demo-enforce.log.
+Stop it: bash envoy/demo.sh stop
 EOF

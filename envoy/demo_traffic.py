@@ -9,6 +9,7 @@ Standard library only: the demo installs nothing for it.
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
 import sys
@@ -24,14 +25,17 @@ A, G = "70471823510118", "9007199254740993"  # the accounts of ab123 and gn456 i
 CLIENTS = [
     ("a nightly export script, with a legacy user API key", "python-requests/2.32.3", "user_key", [
         (3, "GET", "ab123.us1.dbt.com", f"/api/v2/accounts/{A}/runs/"),
-        (1, "GET", "cloud.getdbt.com", "/api/v2/accounts/"),  # lists every account: retired
+        (1, "GET", "cloud.getdbt.com", "/api/v2/accounts/"),  # every account of its user: retired
     ]),
     ("production Terraform, with a personal access token", "terraform-provider-dbtcloud/1.3.0", "pat_spice", [
         (2, "GET", "ab123.us1.dbt.com", f"/api/v2/accounts/{A}/jobs/"),
     ]),
     ("production Terraform, with a service token", "terraform-provider-dbtcloud/1.3.0", "service_spice", [
         (1, "GET", "ab123.us1.dbt.com", "/api/v2/accounts/"),  # the provider's start-up lookup
+    ]),
+    ("a job orchestrator, with a service token", "python-httpx/0.28.1", "service_spice", [
         (2, "POST", "ab123.us1.dbt.com", f"/api/v2/accounts/{A}/jobs/42/run/"),
+        (1, "GET", "ab123.us1.dbt.com", f"/api/v2/accounts/{A}/runs/7/artifacts/"),  # deprecated
     ]),
     ("the dbt Cloud CLI, a personal access token on the wrong account", "dbt-cloud-cli/0.40.4", "pat_spice", [
         (1, "GET", "gn456.us1.dbt.com", f"/api/v2/accounts/{G}/runs/"),
@@ -65,11 +69,15 @@ def answer(mode: str, status: int, headers: dict, doc: dict, said: set) -> list[
         seen = (doc.get("data") or {}).get("seen_by_upstream") or {}
         notes = []
         if seen.get("x-tokengate-would-deny"):
-            notes.append(f"would deny: {seen['x-tokengate-would-deny']}")
+            notes.append(f"would deny {seen['x-tokengate-would-deny']}")
         if seen.get("x-tokengate-advice"):
-            notes.append(f"advice: {seen['x-tokengate-advice']}")
-        if "sunset" in headers:
-            notes.append(f"Sunset: {headers['sunset']}")
+            notes.append(f"advice {seen['x-tokengate-advice']}")
+        if "sunset" in headers:  # an allowed call inside a deprecation window
+            try:
+                when = email.utils.parsedate_to_datetime(headers["sunset"]).date().isoformat()
+            except (TypeError, ValueError):
+                when = headers["sunset"]
+            notes.append(f"sunsets {when}")
         return ["  ".join(["200", *notes])]
     s = doc.get("status") if isinstance(doc.get("status"), dict) else {}
     code = s.get("developer_message") or "?"
@@ -77,7 +85,7 @@ def answer(mode: str, status: int, headers: dict, doc: dict, said: set) -> list[
     if code not in said:  # each denial's message once: it is what the client shows its user
         said.add(code)
         lines += textwrap.wrap(f'the client reads: "{s.get("user_message")}"', width=96,
-                               initial_indent=" " * 7, subsequent_indent=" " * 9,
+                               initial_indent=" " * 6, subsequent_indent=" " * 8,
                                break_on_hyphens=False)
     return lines
 
@@ -94,7 +102,8 @@ def main() -> int:
             # Every repetition is sent; they get the same answer, so it is shown once.
             if any(r[0] != results[0][0] for r in results):
                 first[0] += "  (not every repetition got this answer)"
-            print(f"     {times}x {method:<4} {host}{path}".ljust(74) + f" {first[0]}")
+            # The host by its first label: ab123 and gn456 name the policy's two accounts.
+            print(f"    {times}x {method:<4} {host.split('.')[0]:<5} {path}".ljust(67) + f" {first[0]}")
             for extra in first[1:]:
                 print(extra)
     return 0

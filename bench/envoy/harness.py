@@ -256,7 +256,7 @@ class Envoy:
 
 def h2load(port, requests, connections, token, log_file=None):
     cmd = PIN_LOAD + ["h2load", "--h1", "-n", str(requests), "-c", str(connections), "-t", "1",
-           "-H", f"host: {AUTHORITY}", "-H", f"authorization: Bearer {token}",
+           "-H", f":authority: {AUTHORITY}", "-H", f"authorization: Bearer {token}",
            "-H", "accept: application/json", "-H", "user-agent: tokengate-bench/1"]
     if log_file:
         cmd += ["--log-file", log_file]

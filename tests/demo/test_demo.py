@@ -1,8 +1,8 @@
 """`bash scripts/demo.sh` as a new user runs it: in a clean copy of the repository (the tracked
 files only: no target/, no node_modules/), with the toolchain already present (.venv and .tools are
-linked in from this checkout). Run twice in a row, then stopped: each run succeeds and prints the
-three stages with the answers they are about, the second run ends the first run's Envoy, and the
-stop line ends the second's. The first run's wall time and line count are printed (the README
+linked in from this checkout). Run twice in a row, then once more on the wasm filter, then stopped:
+each run succeeds and prints the three stages with answers that agree with each other, each run
+ends the previous run's Envoy, and the stop line ends the last one's. The first run's wall time and line count are printed (the README
 quotes them); the bound on the run is a guard against a hang, not a speed check.
 
     .venv/bin/pytest tests/demo -q -s     # scripts/test.sh runs it
@@ -28,7 +28,8 @@ TOKENS = json.loads((ROOT / "tests" / "fixtures" / "tokens.json").read_text())["
 # 2-core machine and seven on one shared by a busy team. Fifteen is a hang.
 RUN_BOUND_S = 900
 SCREEN_LINES = 50  # "a terminal screen or two"
-ANSWER = re.compile(r"^\s+\d+x (GET|POST)\s+\S+\s+(\d{3})\b(.*)$")
+# "    3x GET  ab123 /api/v2/accounts/70471823510118/runs/   401 user_key_retired"
+ANSWER = re.compile(r"^\s+\d+x (GET|POST)\s+\S+\s+/\S*\s+(\d{3})\b(.*)$")
 
 
 def free_ports(n: int) -> list[int]:
@@ -69,6 +70,7 @@ def fresh(tmp_path):
 
 
 def run_demo(repo: Path, env: dict) -> tuple[str, float]:
+    """Runs `bash scripts/demo.sh`; its output and wall time."""
     t0 = time.monotonic()
     p = subprocess.run(["bash", "scripts/demo.sh"], cwd=repo, env=env, capture_output=True,
                        text=True, timeout=RUN_BOUND_S)
@@ -87,7 +89,8 @@ def stages(out: str) -> list[list[str]]:
 
 
 def answers(stage: list[str]) -> list[tuple[int, str]]:
-    return [(int(m.group(2)), m.group(3)) for m in map(ANSWER.match, stage) if m]
+    """(status, the rest of the line) for each kind of call, in order."""
+    return [(int(m.group(2)), m.group(3).strip()) for m in map(ANSWER.match, stage) if m]
 
 
 def pid_of(repo: Path) -> int:
@@ -108,23 +111,26 @@ def listening(port: int) -> bool:
 
 def check_story(out: str, repo: Path):
     report, summary, enforce = stages(out)
-    seen = answers(report)
-    assert len(seen) >= 6, report
-    # Report mode: every client got the API's answer, and the ones enforce refuses are marked.
-    assert all(status == 200 for status, _ in seen), report
-    marked = " ".join(note for _, note in seen)
-    # (The example policy retires the cross-account endpoints for legacy keys only, and a legacy key
-    # is refused as retired first: its call to /api/v2/accounts/ is a user_key_retired too.)
-    for code in ("user_key_retired", "account_mismatch"):
-        assert f"would deny: {code}" in marked, report
-    # The report names the legacy key (by its registry name, or the filter's log by token id).
-    assert re.search(r"paul-legacy-key|5afafbda4476", "\n".join(summary)), summary
-    # Enforce mode: the same calls, now refused with the codes the client sees, and its message.
-    got = {(status, note.split()[0]) for status, note in answers(enforce) if note.strip()}
+    before, after = answers(report), answers(enforce)
+    # The same traffic in both modes, call for call.
+    assert len(before) == len(after) >= 6, (report, enforce)
+    for (status, note), (status_after, note_after) in zip(before, after):
+        # Report mode: every client got the API's answer ...
+        assert status == 200, report
+        if status_after == 200:
+            # ... calls that enforce mode lets through were not marked ...
+            assert "would deny" not in note, (note, note_after)
+        else:
+            # ... and the ones it refuses were marked with the code they are refused with.
+            code = note_after.split()[0]
+            assert note == f"would deny {code}", (note, note_after)
+    refused = {(status, note.split()[0]) for status, note in after if status != 200}
     for want in ((401, "user_key_retired"), (403, "account_mismatch")):
-        assert want in got, enforce
+        assert want in refused, enforce
+    assert any(status == 200 for status, _ in after), enforce
     assert any("the client reads:" in line for line in enforce), enforce
-    assert 200 in {status for status, _ in answers(enforce)}, enforce
+    # The report names the legacy key (by its registry name; the filter's log lines by token id).
+    assert re.search(r"paul-legacy-key|5afafbda4476", "\n".join(summary)), summary
     # Each stage says what an operator does next; the end says how to stop.
     for stage in (report, summary, enforce):
         assert any(line.strip().startswith("next:") for line in stage), stage
@@ -136,7 +142,7 @@ def check_story(out: str, repo: Path):
         assert not any(token in text for text in written), f"token {name} in the demo's output"
 
 
-def test_demo_on_a_fresh_copy_runs_twice_and_stops(fresh):
+def test_demo_on_a_fresh_copy_runs_again_and_stops(fresh):
     repo, env, edge = fresh
     out, took = run_demo(repo, env)
     print(f"\n   demo on a fresh copy: {took:.0f} s, {len(out.splitlines())} lines of output")
@@ -153,8 +159,17 @@ def test_demo_on_a_fresh_copy_runs_twice_and_stops(fresh):
     assert not alive(first), "the second run left the first run's Envoy running"
     assert alive(second)
 
+    # The default is the native front where it is built; the wasm filter tells the same story.
+    assert "through the native front" in out, out.splitlines()[:12]
+    wasm, took = run_demo(repo, {**env, "DEMO_FRONT": "wasm"})
+    print(f"   again with the wasm filter: {took:.0f} s")
+    assert "through the proxy-wasm filter" in wasm
+    check_story(wasm, repo)
+    third = pid_of(repo)
+    assert not alive(second) and alive(third)
+
     stop = subprocess.run(["bash", "envoy/demo.sh", "stop"], cwd=repo, env=env, capture_output=True,
                           text=True, timeout=60)
     assert stop.returncode == 0, stop.stderr
-    assert not alive(second) and not listening(edge)
+    assert not alive(third) and not listening(edge)
     assert not (repo / "target" / "envoy" / "demo-envoy.pid").exists()
