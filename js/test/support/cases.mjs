@@ -178,6 +178,29 @@ export const CASES = [
     code: 'missing_token', status: 401 },
   { name: '§2 query token where allowed', policy: 'queryToken', url: `/api/v2/accounts/${SPICE}/?token=${TOKENS.pat_spice}`,
     code: 'ok', status: 200, allow: true },
+  // SPEC §5 (wave 2): the server behind decides what a request means; the edge never reads it
+  // more leniently (issue 10's cases, decided by the core for every front).
+  { name: '§5 account id with a sign', url: '/api/v2/accounts/+9007199254740993/jobs/',
+    headers: [auth(TOKENS.pat_spice)], code: 'invalid_request', status: 400 },
+  { name: '§5 account id with digit-group underscores', url: '/api/v2/accounts/9_007_199_254_740_993/jobs/',
+    headers: [auth(TOKENS.pat_spice)], code: 'invalid_request', status: 400 },
+  { name: '§5 a format suffix on the service-only run action', method: 'POST',
+    url: `/api/v2/accounts/${SPICE}/jobs/7/run.json`, headers: [auth(TOKENS.pat_spice)],
+    code: 'token_kind_not_allowed', status: 403 },
+  { name: '§5 a format suffix still names the account', url: `/api/v2/accounts/${GUILD}.json`,
+    headers: [auth(TOKENS.pat_spice)], code: 'account_mismatch', status: 403 },
+  { name: '§5 a lower-case method on a POST-only route', method: 'post',
+    url: `/api/v2/accounts/${SPICE}/jobs/7/run/`, headers: [auth(TOKENS.pat_spice)],
+    code: 'token_kind_not_allowed', status: 403 },
+  // SPEC §10: a PAT in production Terraform is allowed, with the advice recorded.
+  { name: '§10 a PAT from the Terraform provider is advised', url: `/api/v2/accounts/${SPICE}/jobs/`,
+    headers: [auth(TOKENS.pat_spice), ['user-agent', 'terraform-provider-dbtcloud/0.3.21']],
+    code: 'ok', status: 200, allow: true,
+    check: (d) => {
+      assert.equal(d.client, 'production Terraform');
+      assert.equal(d.advice.code, 'service_token_advised');
+      assert.equal(d.upstreamHeaders['x-tokengate-advice'], 'service_token_advised');
+    } },
 ];
 
 /** The CLI's decision on case `c`; `now` (RFC 3339), `url` and `headers` override the case's. */
@@ -200,7 +223,8 @@ export function runCli(c, { now, headers, url } = {}) {
  */
 export function fetchView(c, origin, { resolvesPath = true } = {}) {
   const lines = c.headers ?? [];
-  const host = lines.find(([n]) => n.toLowerCase() === 'host')?.[1];
+  const host = lines.find(([n]) => n.toLowerCase() === 'host')?.[1
+];
   const absolute = /^https?:\/\//i.test(c.url);
   const base = host ? `http://${host}` : origin;
   const joined = new Map();
