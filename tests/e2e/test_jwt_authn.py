@@ -28,7 +28,8 @@ def test_jwt_authn_verdict(envoy, table, case_id):
     case = next(c for c in table["cases"] if c["id"] == case_id)
     r = envoy.request("GET", case["path"], [("Authorization", f"Bearer {case['token']}")])
     accepted = r.header("x-upstream") == "echo"
-    assert accepted == case["jwt_authn_accepts"], (r.status, r.body[:200])
+    # The echo upstream repeats the request's Authorization: a failure names the status only.
+    assert accepted == case["jwt_authn_accepts"], (r.status, "upstream" if r.status == 200 else r.body[:80])
     if not accepted:
         # jwt_authn answers 403 for a wrong or missing audience, 401 for the rest.
         assert r.status == (403 if "aud" in case["id"] else 401), (r.status, r.body[:200])
