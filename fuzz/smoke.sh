@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 export CARGO_TERM_COLOR=never
 
 seconds=${FUZZ_SECONDS:-30}
-targets=(${FUZZ_TARGETS:-inspect credential target policy decision differential jwt})
+targets=(${FUZZ_TARGETS:-inspect credential target policy decision differential jwt packed})
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked

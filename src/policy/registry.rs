@@ -234,6 +234,9 @@ impl Registry {
     }
 }
 
+#[path = "registry_bytes.rs"]
+mod bytes;
+
 #[cfg(test)]
 #[path = "registry_tests.rs"]
 mod tests;

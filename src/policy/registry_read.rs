@@ -38,7 +38,7 @@ fn parse_digest(s: &str) -> Option<[u8; 32]> {
 }
 
 /// Token ids go into headers and logs: keep them to a safe alphabet.
-fn valid_token_id(s: &str) -> bool {
+pub(super) fn valid_token_id(s: &str) -> bool {
     (1..=64).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
