@@ -13,9 +13,9 @@ const MAX_ERROR_LINES: usize = 50;
 
 pub enum Fetched {
     NotModified,
+    /// The document parsed; the JSON itself is gone (a VM's memory never shrinks back).
     Fresh {
         etag: Option<String>,
-        json: Vec<u8>,
         registry: Registry,
     },
     Failed(String),
@@ -80,12 +80,10 @@ pub fn read(host: &dyn Host, num_headers: usize, body_size: usize) -> Fetched {
         Ok(b) => b,
         Err(e) => return Fetched::Failed(format!("reading the body: status {}", e.0)),
     };
-    match parse(host, "registry document refused", &json) {
-        Ok(registry) => Fetched::Fresh {
-            etag,
-            json,
-            registry,
-        },
+    let parsed = parse(host, "registry document refused", &json);
+    drop(json);
+    match parsed {
+        Ok(registry) => Fetched::Fresh { etag, registry },
         Err(why) => Fetched::Failed(format!("the document was refused ({why})")),
     }
 }
@@ -97,6 +95,15 @@ pub fn parse(host: &dyn Host, what: &str, json: &[u8]) -> Result<Registry, Strin
         return Err("not UTF-8".into());
     };
     Registry::from_json(text).map_err(|errors| {
+        log_errors(host, what, &errors);
+        format!("{} problems", errors.errors().len())
+    })
+}
+
+/// A registry another root stored in shared data (`Registry::to_bytes`), checked; a refusal is
+/// logged under `what` like a document's.
+pub fn unpack(host: &dyn Host, what: &str, bytes: &[u8]) -> Result<Registry, String> {
+    Registry::from_bytes(bytes).map_err(|errors| {
         log_errors(host, what, &errors);
         format!("{} problems", errors.errors().len())
     })

@@ -7,8 +7,8 @@
 //! How fast a new registry reaches every worker: the worker whose root fetched it installs it
 //! when the answer arrives; every other root looks at the shared generation on each tick
 //! (`TICK_MS`) and adopts a newer one at once. So once any root has fetched a document, every
-//! worker decides with it within `TICK_MS` plus the time its VM takes to parse it (about 10 µs an
-//! entry in V8: milliseconds for a small registry, seconds for a million; `docs/reliability.md`),
+//! worker decides with it within `TICK_MS` plus the time its VM takes to copy and check the packed
+//! table (`Registry::from_bytes`; `docs/reliability.md` has the figures for a million entries),
 //! and a revocation takes at most `refresh_seconds` + that bound. A per-request check would
 //! shorten it by at most `TICK_MS` at the price of a host call on every request.
 
@@ -92,17 +92,12 @@ impl<H: Host> Context for Root<H> {
                 fetcher.sync.finish(now, Outcome::NotModified, &Via(host));
                 bump(host, m.registry_fetch_not_modified);
             }
-            Fetched::Fresh {
-                etag,
-                mut json,
-                registry,
-            } => {
+            Fetched::Fresh { etag, registry } => {
                 let fresh = Outcome::Fresh {
                     etag: etag.as_deref(),
-                    json: &mut json,
+                    registry: &registry,
                 };
                 let generation = fetcher.sync.finish(now, fresh, &Via(host));
-                drop(json);
                 bump(host, m.registry_fetch_ok);
                 let line = format!(
                     "registry loaded from {}: {} tokens (generation {})",
@@ -273,9 +268,9 @@ impl<H: Host> Root<H> {
         // Marked loaded even if it fails to parse, so a bad document is not re-parsed every tick.
         fetcher.sync.loaded = doc.generation;
         let what = "shared registry document refused";
-        match fetch::parse(&self.host, what, &doc.json) {
+        match fetch::unpack(&self.host, what, &doc.bytes) {
             Ok(registry) => {
-                drop(doc.json);
+                drop(doc.bytes);
                 let line = format!(
                     "registry generation {} adopted from shared data: {} tokens",
                     doc.generation,

@@ -305,12 +305,12 @@ fn a_bad_shared_document_is_refused_once_and_the_next_good_one_adopted() {
     let mut fetcher = configured(&host, URL_POLICY);
     fetcher.on_tick();
     respond(&mut fetcher, &host, "200", Some("\"v1\""), &doc(&[PAT_A]));
-    // A corrupt document under generation 2 (meta says 2 too).
+    // A corrupt document under generation 2 (meta says 2 too): JSON where the packed form goes.
     let mut bad = b"{\"tokens\": 7}".to_vec();
     bad.extend_from_slice(&2u64.to_le_bytes());
-    host.put_shared("tokengate/registry/doc2|", &bad);
+    host.put_shared("tokengate/registry/doc3|", &bad);
     let meta = "tokengate-registry-meta/1\n2\n".to_owned() + &format!("{NOW}\n0\n0\n0\n\"v2\"");
-    host.put_shared("tokengate/registry/meta|", meta.as_bytes());
+    host.put_shared("tokengate/registry/meta2|", meta.as_bytes());
 
     let other = host.sibling();
     let mut root = configured(&other, URL_POLICY);
@@ -323,6 +323,12 @@ fn a_bad_shared_document_is_refused_once_and_the_next_good_one_adopted() {
         1
     );
     assert!(other.logged("shared registry document refused: ").len() >= 2);
+    assert_eq!(
+        other
+            .logged("shared registry document refused: not a packed registry (bad magic)")
+            .len(),
+        1
+    );
     assert!(!allows(&root, PAT_A));
     assert!(other
         .vm

@@ -6,11 +6,14 @@
 //!
 //! - `meta` (small): the generation of the stored document, its ETag, when it was last fetched
 //!   or confirmed, the failure streak, and a lease.
-//! - `doc`: the registry JSON as served, followed by its generation (8 bytes, little-endian; at
-//!   the end so that neither the writer nor a reader copies the document to add or drop it).
+//! - `doc`: the registry the fetching root parsed, in the core's packed form
+//!   (`Registry::to_bytes`: 54 bytes an entry, sorted), followed by its generation (8 bytes,
+//!   little-endian; at the end so that neither the writer nor a reader copies the document to add
+//!   or drop it). Only the fetching root parses JSON; the served document is not kept.
 //!
-//! On a tick, a root adopts a newer generation if there is one (and parses it into its own
-//! `Registry`: VMs share no memory), then, if a fetch is due and no lease is held, takes the
+//! On a tick, a root adopts a newer generation if there is one (and checks it into its own
+//! `Registry` with `Registry::from_bytes`: VMs share no memory, so each holds its own table),
+//! then, if a fetch is due and no lease is held, takes the
 //! lease with a CAS on `meta` and fetches. Only the lease holder fetches; the rest see its result
 //! on their next tick. A lease outlives the fetch timeout, so a root that dies mid-fetch only
 //! delays the next fetch.
@@ -21,6 +24,8 @@
 //! fetch one per process too. The one race left: a root whose read-then-create spans another
 //! root's create, tick and claim (at least a tick period) would reset that lease, and the cost
 //! would be one extra fetch. This module holds the bookkeeping; `root.rs` does the host calls.
+
+use tokengate::Registry;
 
 use crate::host::{Status, CAS_MISMATCH};
 
@@ -94,10 +99,11 @@ impl Meta {
     }
 }
 
-/// A registry document to adopt.
+/// A registry to adopt, as another root stored it.
 pub struct Adopt {
     pub generation: u64,
-    pub json: Vec<u8>,
+    /// The packed form, for `Registry::from_bytes`.
+    pub bytes: Vec<u8>,
 }
 
 /// The generation a stored document ends with, and the document without it.
@@ -107,7 +113,7 @@ fn split_doc(mut doc: Vec<u8>) -> Option<Adopt> {
     doc.truncate(at);
     Some(Adopt {
         generation: u64::from_le_bytes(tail),
-        json: doc,
+        bytes: doc,
     })
 }
 
@@ -119,10 +125,10 @@ pub struct Fetch {
 
 /// How a fetch ended.
 pub enum Outcome<'a> {
-    /// 200 with a body that parsed: store it for everyone (the vector is handed back as it was).
+    /// 200 with a body that parsed: store the registry for everyone.
     Fresh {
         etag: Option<&'a str>,
-        json: &'a mut Vec<u8>,
+        registry: &'a Registry,
     },
     /// 304: the stored document is still current.
     NotModified,
@@ -149,8 +155,10 @@ impl Sync {
             .unwrap_or(i64::MAX)
             .saturating_add(2);
         Sync {
-            meta_key: format!("tokengate/registry/meta|{scope}"),
-            doc_key: format!("tokengate/registry/doc2|{scope}"),
+            // Both keys name the format: a VM of another build (a module update keeps the process
+            // and its shared data) keeps to its own pair and never reads these bytes as its own.
+            meta_key: format!("tokengate/registry/meta2|{scope}"),
+            doc_key: format!("tokengate/registry/doc3|{scope}"),
             refresh,
             lease,
             loaded: 0,
@@ -228,7 +236,7 @@ impl Sync {
         let fresh = matches!(outcome, Outcome::Fresh { .. });
         let failed = matches!(outcome, Outcome::Failed);
         let (stored, etag) = match outcome {
-            Outcome::Fresh { etag, json } => (self.store(json, shared), etag),
+            Outcome::Fresh { etag, registry } => (self.store(registry, shared), etag),
             Outcome::NotModified | Outcome::Failed => (None, None),
         };
         // A document that could not be shared counts as a failed fetch: retried with back-off.
@@ -261,19 +269,17 @@ impl Sync {
         stored
     }
 
-    /// Stores `json` under the next generation, before `meta` names it (so a root that reads
+    /// Stores `registry` under the next generation, before `meta` names it (so a root that reads
     /// the new `meta` finds the document).
-    fn store(&self, json: &mut Vec<u8>, shared: &dyn Shared) -> Option<u64> {
+    fn store(&self, registry: &Registry, shared: &dyn Shared) -> Option<u64> {
         let (meta, _) = self.read_meta(shared);
         let generation = meta.generation.max(self.loaded).saturating_add(1);
-        let len = json.len();
-        // Exactly 8 more bytes: a plain push would double the capacity of a document that may
-        // be hundreds of MiB, and a VM's memory never shrinks.
-        json.reserve_exact(8);
-        json.extend_from_slice(&generation.to_le_bytes());
-        let stored = shared.set(&self.doc_key, json, 0);
-        json.truncate(len);
-        stored.ok().map(|()| generation)
+        // One allocation of exactly the size: a VM's memory never shrinks, so a vector that
+        // doubled on the trailer would keep tens of MiB it never uses.
+        let mut doc = Vec::with_capacity(registry.encoded_len().saturating_add(8));
+        registry.write_bytes(&mut doc);
+        doc.extend_from_slice(&generation.to_le_bytes());
+        shared.set(&self.doc_key, &doc, 0).ok().map(|()| generation)
     }
 }
 
@@ -282,6 +288,17 @@ mod tests {
     use super::*;
     use std::cell::RefCell;
     use std::collections::HashMap;
+
+    /// A registry of `n` legacy keys.
+    fn registry(n: usize) -> Registry {
+        let entries: Vec<String> = (0..n)
+            .map(|i| {
+                let digest = tokengate::sha256_hex(format!("t{i}").as_bytes());
+                format!(r#"{{"sha256": "{digest}", "kind": "user_key"}}"#)
+            })
+            .collect();
+        Registry::from_json(&format!(r#"{{"tokens": [{}]}}"#, entries.join(","))).unwrap()
+    }
 
     #[derive(Default)]
     struct Mem(RefCell<HashMap<String, (Vec<u8>, u32)>>);
@@ -332,7 +349,7 @@ mod tests {
             101,
             Outcome::Fresh {
                 etag: Some("\"v1\""),
-                json: &mut b"{}".to_vec(),
+                registry: &registry(2),
             },
             &shared,
         );
@@ -340,7 +357,8 @@ mod tests {
         assert_eq!(a.loaded, 1);
         assert!(a.newer(&shared).is_none());
         let adopt = b.newer(&shared).unwrap();
-        assert_eq!((adopt.generation, adopt.json.as_slice()), (1, &b"{}"[..]));
+        let adopted = Registry::from_bytes(&adopt.bytes).unwrap();
+        assert_eq!((adopt.generation, adopted.len()), (1, 2));
         b.loaded = 1;
         // Nobody fetches again before the refresh interval.
         assert!(a.claim(120, &shared).is_none());
@@ -363,7 +381,7 @@ mod tests {
             1,
             Outcome::Fresh {
                 etag: None,
-                json: &mut b"[1]".to_vec(),
+                registry: &registry(1),
             },
             &shared,
         );
@@ -376,7 +394,7 @@ mod tests {
         a.claim(64, &shared).unwrap(); // 2 s after the second
         a.finish(64, Outcome::Failed, &shared);
         let fresh = Sync::new("s", 60, 1000);
-        assert_eq!(fresh.newer(&shared).unwrap().json, b"[1]");
+        assert_eq!(fresh.newer(&shared).unwrap().bytes, registry(1).to_bytes());
     }
 
     #[test]
@@ -407,25 +425,36 @@ mod tests {
     }
 
     #[test]
-    fn a_document_keeps_its_bytes_and_its_generation() {
+    fn a_document_is_the_packed_registry_and_its_generation() {
         let shared = Mem::default();
         let mut a = Sync::new("s", 60, 1000);
         a.prepare(&shared);
         a.claim(0, &shared).unwrap();
-        let mut json = b"{\"tokens\": []}".to_vec();
+        let reg = registry(40);
         let g = a.finish(
             0,
             Outcome::Fresh {
                 etag: None,
-                json: &mut json,
+                registry: &reg,
             },
             &shared,
         );
-        assert_eq!(json, b"{\"tokens\": []}", "handed back as it was");
-        assert_eq!(json.capacity(), json.len() + 8, "grown by the trailer only");
+        let (stored, _) = shared.get(&a.doc_key).unwrap();
+        let stored = stored.unwrap();
+        assert_eq!(stored.len(), reg.encoded_len() + 8);
+        assert_eq!(&stored[..8], b"TGREGBIN", "the packed form, not JSON");
+        assert_eq!(stored[stored.len() - 8..], 1u64.to_le_bytes());
         let doc = Sync::new("s", 60, 1000).newer(&shared).unwrap();
-        assert_eq!((Some(doc.generation), doc.json), (g, json));
+        assert_eq!((Some(doc.generation), &doc.bytes), (g, &reg.to_bytes()));
         assert!(split_doc(b"short".to_vec()).is_none());
+    }
+
+    #[test]
+    fn the_keys_name_the_packed_format() {
+        // An older build stored JSON under `meta|`/`doc2|` in the same process: never read here.
+        let s = Sync::new("c|h|/r", 60, 1000);
+        assert_eq!(s.meta_key, "tokengate/registry/meta2|c|h|/r");
+        assert_eq!(s.doc_key, "tokengate/registry/doc3|c|h|/r");
     }
 
     #[test]
@@ -434,12 +463,11 @@ mod tests {
         let mut a = Sync::new("s", 60, 1000);
         a.prepare(&shared);
         a.claim(0, &shared).unwrap();
-        let json = &mut b"{}".to_vec();
         a.finish(
             0,
             Outcome::Fresh {
                 etag: Some("\"e\""),
-                json,
+                registry: &registry(1),
             },
             &shared,
         );
@@ -472,7 +500,7 @@ mod tests {
             0,
             Outcome::Fresh {
                 etag: None,
-                json: &mut b"x".to_vec(),
+                registry: &Registry::default(),
             },
             &shared,
         );
