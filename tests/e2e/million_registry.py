@@ -10,11 +10,14 @@ For each concurrency it prints one JSON object (and writes target/reliability/mi
 
 - Envoy's resident memory (VmRSS) before any registry, after the first document, after a swap to
   a second one (one token dropped, one added, the rest the same);
-- from the registry service choosing the document to every VM holding it: per VM, from Envoy's
-  own log, the time of its "loaded"/"adopted" line after the fetcher's;
+- from the registry service choosing the document to every VM holding it: the fetcher's own
+  time (the service choosing the body to the fetcher's "loaded" line: the transfer, Envoy's
+  buffering, the JSON parse and the store on the fetcher's thread), then per VM, from Envoy's own
+  log, the time of its "loaded"/"adopted" line after the fetcher's;
 - requests served on keep-alive connections during the swap: errors (anything but 200/401,
   including resets and timeouts) and wrong decisions (the kept token denied, the dropped one
-  allowed after its connection saw it denied, the added one denied after it was allowed).
+  allowed after its connection saw it denied, the added one denied after it was allowed), and
+  how long the slowest requests took (a worker busy adopting or parsing holds its requests).
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class Load(threading.Thread):
         super().__init__(daemon=True)
         self.port, self.stop, self.deadline = port, stop, time.monotonic() + seconds
         self.served = self.errors = self.wrong = 0
+        self.latencies: list = []
         self.state = {DROPPED: "allowed", ADDED: "denied"}
         self.notes: list = []
 
@@ -72,10 +76,12 @@ class Load(threading.Thread):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
         while not self.stop.is_set() and time.monotonic() < self.deadline:
             for token in (KEPT, DROPPED, ADDED):
+                sent = time.monotonic()
                 try:
                     conn.request("GET", PATH, headers={"Authorization": f"Token {token}", "Host": "localhost"})
                     r = conn.getresponse()
                     body = r.read()
+                    self.latencies.append(time.monotonic() - sent)
                 except Exception as e:  # noqa: BLE001 - an error is what is counted
                     self.errors += 1
                     self.notes.append(repr(e))
@@ -104,10 +110,27 @@ class Load(threading.Thread):
             self.state[ADDED] = "allowed" if allowed else "denied"
 
 
-def propagation(envoy: Envoy, generation: int) -> dict:
+# Envoy's log is in wall-clock time, the registry service's record in monotonic time.
+WALL_MINUS_MONOTONIC = time.time() - time.monotonic()
+
+
+def propagation(envoy: Envoy, generation: int, reg, etag: str) -> dict:
     events = generation_events(envoy.log(), generation)
     first = min(events.values())
-    return {"vms": len(events), "after_fetcher_ms": sorted(round((t - first) * 1000) for t in events.values())}
+    served = min((t for t, e in reg.served if e == etag), default=None)
+    return {
+        "fetcher_ms": None if served is None else round((first - WALL_MINUS_MONOTONIC - served) * 1000),
+        "vms": len(events),
+        "after_fetcher_ms": sorted(round((t - first) * 1000) for t in events.values()),
+    }
+
+
+def latency(load: list) -> dict:
+    ms = sorted(x * 1000 for c in load for x in c.latencies)
+    if not ms:
+        return {}
+    at = lambda q: round(ms[min(len(ms) - 1, int(q * len(ms)))], 1)  # noqa: E731
+    return {"p50": at(0.5), "p99": at(0.99), "max": round(ms[-1], 1), "over_1s": sum(x > 1000 for x in ms)}
 
 
 def run(concurrency: int, entries: int, front: Front, connections: int, component_log: str) -> dict:
@@ -134,7 +157,7 @@ def run(concurrency: int, entries: int, front: Front, connections: int, componen
             reg.set(mode="ok")
             wait_for(lambda: registry_on_every_vm(envoy, 1), timeout=180, interval=0.25, what="generation 1 on every VM")
             loaded = rss_mib(envoy.proc.pid)
-            first = propagation(envoy, 1)
+            first = propagation(envoy, 1, reg, '"m1"')
 
             stop = threading.Event()
             load = [Load(envoy.port, stop, 240) for _ in range(connections)]
@@ -158,8 +181,9 @@ def run(concurrency: int, entries: int, front: Front, connections: int, componen
                 "documents_made_s": made_s,
                 "rss_mib": {"before": before, "after_load": loaded, "after_swap": swapped},
                 "first_load": first,
-                "swap": propagation(envoy, 2),
+                "swap": propagation(envoy, 2, reg, '"m2"'),
                 "requests_during_swap": sum(c.served for c in load),
+                "latency_ms_during_swap": latency(load),
                 "errors": sum(c.errors for c in load),
                 "wrong_decisions": sum(c.wrong for c in load),
                 "notes": [n for c in load for n in c.notes][:10],
