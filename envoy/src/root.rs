@@ -184,6 +184,9 @@ impl<H: Host> RootContext for Root<H> {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        if let Some(f) = &self.fetcher {
+            f.sync.serving(); // fetches go to a VM that serves no requests (sync::SERVING_GRACE)
+        }
         Some(Box::new(Filter {
             policy: self.current.clone(),
             metrics: self.metrics.clone().unwrap_or_default(),

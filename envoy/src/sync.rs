@@ -25,6 +25,8 @@
 //! root's create, tick and claim (at least a tick period) would reset that lease, and the cost
 //! would be one extra fetch. This module holds the bookkeeping; `root.rs` does the host calls.
 
+use std::cell::Cell;
+
 use tokengate::Registry;
 
 use crate::host::{Status, CAS_MISMATCH};
@@ -144,7 +146,16 @@ pub struct Sync {
     /// The generation this VM's registry was parsed from (0: none yet).
     pub loaded: u64,
     in_flight: bool,
+    /// Whether this VM has served a request (see [`SERVING_GRACE`]).
+    serving: Cell<bool>,
 }
+
+/// How long after a fetch falls due a root that has served requests waits before it claims one.
+/// The root that fetches parses the JSON on its own thread, which for a large document takes
+/// seconds (a million entries: 3 to 9 s in V8), and a worker's requests would wait for it. The
+/// main thread's VM serves no requests and ticks like the others, so it claims first; a worker
+/// claims only if that root has not within this grace (it is gone, stuck, or not ticking).
+pub const SERVING_GRACE: i64 = 2;
 
 impl Sync {
     /// `scope` names the document (cluster, authority and path), so plugins that fetch the same
@@ -163,6 +174,7 @@ impl Sync {
             lease,
             loaded: 0,
             in_flight: false,
+            serving: Cell::new(false),
         }
     }
 
@@ -197,6 +209,12 @@ impl Sync {
         }
     }
 
+    /// This VM serves requests: from now on it leaves fetches to one that does not, for
+    /// [`SERVING_GRACE`].
+    pub fn serving(&self) {
+        self.serving.set(true);
+    }
+
     /// Whether this root should fetch now; if so the lease is taken.
     pub fn claim(&mut self, now: i64, shared: &dyn Shared) -> Option<Fetch> {
         if self.in_flight {
@@ -206,7 +224,12 @@ impl Sync {
             return None; // claimed on a later tick, with a CAS
         }
         let (meta, cas) = self.read_meta(shared);
-        if !meta.due(now, self.refresh) || meta.lease_until > now {
+        let due_at = if self.serving.get() {
+            now.saturating_sub(SERVING_GRACE)
+        } else {
+            now
+        };
+        if !meta.due(due_at, self.refresh) || meta.lease_until > now {
             return None;
         }
         let mut leased = meta.clone();
@@ -477,6 +500,37 @@ mod tests {
         b.finish(60, Outcome::NotModified, &shared);
         // The 304 left the stored document for b to adopt, under the same generation.
         assert_eq!(b.newer(&shared).unwrap().generation, 1);
+    }
+
+    #[test]
+    fn a_root_that_serves_requests_leaves_the_fetch_to_one_that_does_not() {
+        let shared = Mem::default();
+        let mut main = Sync::new("s", 60, 1000);
+        let mut worker = Sync::new("s", 60, 1000);
+        main.prepare(&shared);
+        worker.serving();
+        // The first fetch: nothing is loaded anywhere, so any root takes it.
+        worker.claim(0, &shared).unwrap();
+        worker.finish(
+            0,
+            Outcome::Fresh {
+                etag: None,
+                registry: &registry(1),
+            },
+            &shared,
+        );
+        // Due at 60: the worker waits SERVING_GRACE; the main thread's root claims at once.
+        assert!(worker.claim(60, &shared).is_none());
+        main.claim(60, &shared).unwrap();
+        main.finish(60, Outcome::NotModified, &shared);
+        // If the main thread's root does not claim, the worker does, SERVING_GRACE late.
+        assert!(worker.claim(120, &shared).is_none());
+        assert!(worker.claim(120 + SERVING_GRACE - 1, &shared).is_none());
+        worker.claim(120 + SERVING_GRACE, &shared).unwrap();
+        // The same after a failure: the back-off, then the grace.
+        worker.finish(122, Outcome::Failed, &shared);
+        assert!(worker.claim(123, &shared).is_none());
+        worker.claim(123 + SERVING_GRACE, &shared).unwrap();
     }
 
     #[test]
