@@ -11,10 +11,10 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use tokengate::{inspect, Policy, Request};
+use tokengate::{inspect, Policy, Registry, Request};
 
 mod support;
-use support::{pat, policy_json};
+use support::{pat, policy_json, registry_json};
 
 const NOW: i64 = 1_795_000_000;
 
@@ -87,6 +87,37 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(
             || (),
             |()| Policy::from_json(black_box(&json)).map(|p| p.registry().len()),
+            BatchSize::PerIteration,
+        )
+    });
+    // A registry document as `registry.url` serves it, and the same registry in the packed form
+    // the proxy-wasm filter shares between its VMs: what each VM other than the fetcher pays.
+    drop(json);
+    let doc = registry_json(1_000_000);
+    let registry = Registry::from_json(&doc).expect("registry");
+    let packed = registry.to_bytes();
+    assert_eq!(
+        Registry::from_bytes(&packed).map(|r| r.len()),
+        Ok(1_000_000)
+    );
+    g.bench_function("registry_1m_json", |b| {
+        b.iter_batched(
+            || (),
+            |()| Registry::from_json(black_box(&doc)).map(|r| r.len()),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("registry_1m_bytes", |b| {
+        b.iter_batched(
+            || (),
+            |()| Registry::from_bytes(black_box(&packed)).map(|r| r.len()),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("registry_1m_to_bytes", |b| {
+        b.iter_batched(
+            || (),
+            |()| black_box(&registry).to_bytes().len(),
             BatchSize::PerIteration,
         )
     });

@@ -35,3 +35,21 @@ pub fn policy_json(n: u64) -> String {
     s.push_str("]}}");
     s
 }
+
+/// A registry document (as `registry.url` serves it) of `n` PATs bound to [`ACCOUNT`].
+#[allow(dead_code)] // not every benchmark that shares this module builds one
+pub fn registry_json(n: u64) -> String {
+    let mut s = String::with_capacity(n as usize * 120 + 16);
+    s.push_str(r#"{"tokens": ["#);
+    for i in 0..n {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            r#"{{"sha256":"{}","kind":"pat","account_id":"{ACCOUNT}"}}"#,
+            sha256_hex(pat(i).as_bytes())
+        ));
+    }
+    s.push_str("]}");
+    s
+}
