@@ -111,6 +111,15 @@ impl<'a> Decision<'a> {
         self.token_id.as_ref().map(TokenId::as_str)
     }
 
+    /// Whether the front should fetch the key set again (SPEC §11): an OAuth token named a `kid`
+    /// the fetched key set does not hold — the issuer may have rotated its keys since the last
+    /// fetch. The front fetches at most once per `refetch_cooldown_seconds`; this request is
+    /// decided as it is, with the keys in force.
+    pub fn wants_new_keys(&self) -> bool {
+        self.reason == Reason::OAuthInvalid(crate::oauth::VerifyError::UnknownKey)
+            && self.policy.jwks_url().is_some()
+    }
+
     /// The name of the client rule (SPEC §10) the request matched.
     pub fn client(&self) -> Option<&'a str> {
         self.client.map(|c| c.name.as_str())
