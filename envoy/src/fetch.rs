@@ -1,12 +1,56 @@
-//! The registry fetch as HTTP: the request the root sends, and what its answer means.
+//! The fetches of `registry.url` and `jwks.url` as HTTP: the request the root sends, and what
+//! its answer means.
 
-use tokengate::{PolicyErrors, Registry, RegistryUrl};
+use tokengate::oauth::KeySet;
+use tokengate::{FetchUrl, PolicyErrors, Registry};
 
 use crate::host::{Buffer, Host, LogLevel, Map};
 use crate::pairs::Pairs;
 
 /// Registry documents larger than this are refused rather than copied into the VM.
 pub const MAX_REGISTRY_BYTES: usize = 512 << 20;
+/// Key set documents larger than this are refused: a set holds at most 64 keys, a few KiB each.
+pub const MAX_JWKS_BYTES: usize = 1 << 20;
+
+/// Which document a fetcher fetches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum What {
+    Registry,
+    Jwks,
+}
+
+impl What {
+    /// The document's name in log lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            What::Registry => "registry",
+            What::Jwks => "key set",
+        }
+    }
+
+    fn max_bytes(self) -> usize {
+        match self {
+            What::Registry => MAX_REGISTRY_BYTES,
+            What::Jwks => MAX_JWKS_BYTES,
+        }
+    }
+}
+
+/// A document that loaded.
+pub enum Document {
+    Registry(Registry),
+    Keys(KeySet),
+}
+
+impl Document {
+    /// What it holds, for log lines: "12 tokens", "2 keys".
+    pub fn size(&self) -> String {
+        match self {
+            Document::Registry(r) => format!("{} tokens", r.len()),
+            Document::Keys(k) => format!("{} keys", k.len()),
+        }
+    }
+}
 
 /// At most this many problems are logged, one line each, for a refused document.
 const MAX_ERROR_LINES: usize = 50;
@@ -16,14 +60,14 @@ pub enum Fetched {
     Fresh {
         etag: Option<String>,
         json: Vec<u8>,
-        registry: Registry,
+        document: Document,
     },
     Failed(String),
 }
 
 /// The request headers of a fetch (`if_none_match` when revalidating a document held here).
 pub fn request_headers<'a>(
-    url: &'a RegistryUrl,
+    url: &'a FetchUrl,
     if_none_match: Option<&'a str>,
 ) -> Vec<(&'a str, &'a str)> {
     let mut headers = vec![
@@ -38,8 +82,8 @@ pub fn request_headers<'a>(
     headers
 }
 
-/// The answer to a registry fetch, from the host's buffers.
-pub fn read(host: &dyn Host, num_headers: usize, body_size: usize) -> Fetched {
+/// The answer to a fetch of `what`, from the host's buffers.
+pub fn read(host: &dyn Host, what: What, num_headers: usize, body_size: usize) -> Fetched {
     if num_headers == 0 {
         // Envoy gives up on a body over its runtime key http.async_response_buffer_limit (32 MiB
         // by default) this way too, with only a warning of its own: name it, as it is the one
@@ -73,31 +117,40 @@ pub fn read(host: &dyn Host, num_headers: usize, body_size: usize) -> Fetched {
             ))
         }
     }
-    if body_size > MAX_REGISTRY_BYTES {
+    if body_size > what.max_bytes() {
         return Fetched::Failed(format!("document of {body_size} bytes is over the limit"));
     }
     let json = match host.buffer(Buffer::CallResponseBody, body_size) {
         Ok(b) => b,
         Err(e) => return Fetched::Failed(format!("reading the body: status {}", e.0)),
     };
-    match parse(host, "registry document refused", &json) {
-        Ok(registry) => Fetched::Fresh {
+    match parse(
+        host,
+        what,
+        &format!("{} document refused", what.name()),
+        &json,
+    ) {
+        Ok(document) => Fetched::Fresh {
             etag,
             json,
-            registry,
+            document,
         },
         Err(why) => Fetched::Failed(format!("the document was refused ({why})")),
     }
 }
 
-/// A registry document, parsed; a refusal is logged (one line per problem, under `what`) and
+/// A document of `what`, parsed; a refusal is logged (one line per problem, under `label`) and
 /// summed up in the error.
-pub fn parse(host: &dyn Host, what: &str, json: &[u8]) -> Result<Registry, String> {
+pub fn parse(host: &dyn Host, what: What, label: &str, json: &[u8]) -> Result<Document, String> {
     let Ok(text) = core::str::from_utf8(json) else {
         return Err("not UTF-8".into());
     };
-    Registry::from_json(text).map_err(|errors| {
-        log_errors(host, what, &errors);
+    let parsed = match what {
+        What::Registry => Registry::from_json(text).map(Document::Registry),
+        What::Jwks => KeySet::from_json(text).map(Document::Keys),
+    };
+    parsed.map_err(|errors| {
+        log_errors(host, label, &errors);
         format!("{} problems", errors.errors().len())
     })
 }

@@ -36,6 +36,8 @@ pub struct Filter {
     pub metrics: Rc<Metrics>,
     /// Headers to put on the upstream's response (deprecation notices).
     pub pending: Vec<(&'static str, String)>,
+    /// Tells the root that a token named a `kid` the fetched key set does not hold.
+    pub keys_wanted: Rc<std::cell::Cell<bool>>,
 }
 
 impl Context for Filter {}
@@ -58,6 +60,9 @@ impl HttpContext for Filter {
         };
         let decision = policy.decide(&request, now);
         crate::export::decision(&decision); // filter state for the access log (SPEC §12)
+        if decision.wants_new_keys() {
+            self.keys_wanted.set(true);
+        }
         if decision.verdict == Verdict::Deny {
             return self.deny(&decision);
         }

@@ -39,20 +39,26 @@ pub struct Meta {
     pub last_attempt: i64,
     pub failures: u32,
     pub lease_until: i64,
+    /// When a fetch was last asked for ahead of schedule (a token with an unknown `kid`).
+    pub hurried_at: i64,
+    /// Such a fetch is asked for and not made yet.
+    pub hurry: bool,
     pub etag: String,
 }
 
-const META_MAGIC: &str = "tokengate-registry-meta/1";
+const META_MAGIC: &str = "tokengate-fetch-meta/2";
 
 impl Meta {
     fn encode(&self) -> Vec<u8> {
         format!(
-            "{META_MAGIC}\n{}\n{}\n{}\n{}\n{}\n{}",
+            "{META_MAGIC}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
             self.generation,
             self.last_ok,
             self.last_attempt,
             self.failures,
             self.lease_until,
+            self.hurried_at,
+            u8::from(self.hurry),
             self.etag
         )
         .into_bytes()
@@ -61,7 +67,7 @@ impl Meta {
     /// Anything unreadable is treated as no meta at all: the next root refetches.
     fn decode(bytes: &[u8]) -> Option<Meta> {
         let text = core::str::from_utf8(bytes).ok()?;
-        let mut lines = text.splitn(7, '\n');
+        let mut lines = text.splitn(9, '\n');
         if lines.next()? != META_MAGIC {
             return None;
         }
@@ -71,14 +77,19 @@ impl Meta {
             last_attempt: lines.next()?.parse().ok()?,
             failures: lines.next()?.parse().ok()?,
             lease_until: lines.next()?.parse().ok()?,
+            hurried_at: lines.next()?.parse().ok()?,
+            hurry: lines.next()? == "1",
             etag: lines.next()?.to_owned(),
         })
     }
 
-    /// Whether a fetch is due at `now`: `refresh` after the last success, or sooner after a
-    /// failure (1 s, 2 s, 4 s, ... capped at `refresh`) so that a flaky endpoint is retried
-    /// without being hammered.
+    /// Whether a fetch is due at `now`: when one was asked for ahead of schedule, `refresh`
+    /// after the last success, or sooner after a failure (1 s, 2 s, 4 s, ... capped at
+    /// `refresh`) so that a flaky endpoint is retried without being hammered.
     fn due(&self, now: i64, refresh: i64) -> bool {
+        if self.hurry {
+            return true;
+        }
         if self.failures > 0 {
             let backoff = 1i64
                 .checked_shl(self.failures.saturating_sub(1).min(20))
@@ -217,6 +228,30 @@ impl Sync {
         }
     }
 
+    /// Asks every root for a fetch ahead of schedule (a token named a `kid` the key set does not
+    /// hold), at most once per `cooldown` seconds across the process: not before the first
+    /// load (due anyway), nor while a fetch is under way. Whether it was asked; the root whose
+    /// tick next finds it due claims it as any other fetch.
+    pub fn hurry(&self, now: i64, cooldown: i64, shared: &dyn Shared) -> bool {
+        for _ in 0..8 {
+            let (mut meta, cas) = self.read_meta(shared);
+            if meta.generation == 0 || meta.lease_until > now || meta.hurry {
+                return false;
+            }
+            if meta.hurried_at != 0 && now < meta.hurried_at.saturating_add(cooldown) {
+                return false;
+            }
+            meta.hurried_at = now;
+            meta.hurry = true;
+            match shared.set(&self.meta_key, &meta.encode(), cas) {
+                Ok(()) => return true,
+                Err(CAS_MISMATCH) => continue,
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
     /// The dispatch never started: give the lease back as a failure.
     pub fn abandon(&mut self, now: i64, shared: &dyn Shared) {
         self.finish(now, Outcome::Failed, shared);
@@ -250,6 +285,7 @@ impl Sync {
                 meta.failures = 0;
             }
             meta.lease_until = 0;
+            meta.hurry = false;
             match shared.set(&self.meta_key, &meta.encode(), cas) {
                 Err(CAS_MISMATCH) => continue,
                 _ => break,
@@ -312,6 +348,8 @@ mod tests {
             last_attempt: 9,
             failures: 2,
             lease_until: 0,
+            hurried_at: 7,
+            hurry: true,
             etag: "\"a b\nc\"".into(),
         };
         assert_eq!(Meta::decode(&m.encode()), Some(m));
@@ -449,6 +487,42 @@ mod tests {
         b.finish(60, Outcome::NotModified, &shared);
         // The 304 left the stored document for b to adopt, under the same generation.
         assert_eq!(b.newer(&shared).unwrap().generation, 1);
+    }
+
+    #[test]
+    fn a_hurried_fetch_is_one_per_cooldown_across_roots() {
+        let shared = Mem::default();
+        let mut a = Sync::new("s", 300, 1000);
+        let mut b = Sync::new("s", 300, 1000);
+        assert!(!a.prepare(&shared));
+        assert!(
+            !a.hurry(0, 30, &shared),
+            "nothing loaded yet: the first fetch is due anyway"
+        );
+        a.claim(0, &shared).unwrap();
+        a.finish(
+            0,
+            Outcome::Fresh {
+                etag: Some("\"k1\""),
+                json: &mut b"{}".to_vec(),
+            },
+            &shared,
+        );
+        assert!(
+            b.claim(10, &shared).is_none(),
+            "not due before refresh_seconds"
+        );
+        assert!(b.hurry(10, 30, &shared));
+        assert!(!a.hurry(10, 30, &shared), "asked already");
+        // Whichever root ticks first fetches, revalidating what is stored.
+        let f = a.claim(10, &shared).unwrap();
+        assert_eq!(f.if_none_match.as_deref(), Some("\"k1\""));
+        assert!(!b.hurry(10, 30, &shared), "under way");
+        a.finish(11, Outcome::NotModified, &shared);
+        assert!(b.claim(11, &shared).is_none(), "done: not due again");
+        assert!(!b.hurry(39, 30, &shared), "in the cooldown");
+        assert!(b.hurry(40, 30, &shared));
+        assert!(b.claim(40, &shared).is_some());
     }
 
     #[test]

@@ -239,6 +239,11 @@ impl Policy {
         }
     }
 
+    /// How OAuth tokens are treated.
+    pub fn oauth(&self) -> &OAuth {
+        &self.oauth
+    }
+
     /// Swap in a key set fetched from `jwks.url`; it counts as loaded from then on, and tokens
     /// verified with the previous set are verified again. No effect without `oauth.verify`.
     pub fn set_jwks(&mut self, keys: crate::oauth::KeySet) {

@@ -43,6 +43,11 @@ impl Filter {
     pub fn on_request_headers(&mut self, stream: &mut impl Stream) -> Flow {
         let policy = self.shared.policy.load_full();
         let plan = plan(&policy, &*stream, unix_now());
+        if plan.wants_new_keys {
+            self.shared
+                .keys_wanted
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         self.apply(stream, plan)
     }
 
@@ -123,6 +128,7 @@ struct Plan {
     reply: Option<tokengate::Reply>,
     pending: Vec<(&'static str, String)>,
     metadata: Vec<(&'static str, String)>,
+    wants_new_keys: bool,
 }
 
 /// The decision for the stream's request headers, as a plan. The header views end here.
@@ -158,6 +164,7 @@ fn plan(policy: &Policy, stream: &impl Stream, now: i64) -> Plan {
             .map(|(n, v)| (n, String::from(v)))
             .collect(),
         metadata: metadata(&d),
+        wants_new_keys: d.wants_new_keys(),
     }
 }
 
