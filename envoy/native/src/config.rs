@@ -90,6 +90,15 @@ fn held(policy: &Policy, what: What) -> String {
     }
 }
 
+/// "generation 3" for the registry (the e2e harness reads those lines), "key set generation 3"
+/// for the key set.
+fn generation_label(what: What, generation: u64) -> String {
+    match what {
+        What::Registry => format!("generation {generation}"),
+        What::Jwks => format!("key set generation {generation}"),
+    }
+}
+
 /// The lock of a refresh. A panic while holding it left plain bookkeeping behind: still usable.
 fn locked(m: &Mutex<Refresh>) -> std::sync::MutexGuard<'_, Refresh> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -213,7 +222,10 @@ impl Config {
                 self.install(host, document);
                 log(
                     LogLevel::Info,
-                    &format!("{name} loaded from {label}: {size} (generation {generation})"),
+                    &format!(
+                        "{name} loaded from {label}: {size} ({})",
+                        generation_label(what, generation)
+                    ),
                 );
             }
             Fetched::Failed(why) => {
