@@ -62,6 +62,11 @@ fn a_jwks_url_is_read_where_the_front_fetches_and_refused_elsewhere() {
         r#"{"cluster":"idp","path":"/k","refresh_seconds":300,"refetch_cooldown_seconds":5,"until_loaded":"allow"}"#,
     );
     assert_eq!(p.jwks_url().unwrap().refetch_cooldown_seconds, 5);
+    assert!(
+        p.summary().contains("OAuth tokens verified (RS256, ES256; keys fetched from cluster idp every 300s; account claim bound)"),
+        "{}",
+        p.summary()
+    );
     assert_eq!(p.jwks_url().unwrap().url.refresh_seconds, 300);
 
     let cannot = errors(&doc(r#"{"cluster":"idp","path":"/k"}"#), false);

@@ -296,10 +296,16 @@ impl Policy {
             OAuth::Reject => line.push_str(", OAuth tokens rejected"),
             OAuth::Verify(v) => {
                 let algs: Vec<&str> = v.algorithms().map(|a| a.name()).collect();
+                let keys = match v.jwks_url() {
+                    Some(j) => format!(
+                        "keys fetched from cluster {} every {}s",
+                        j.url.cluster, j.url.refresh_seconds
+                    ),
+                    None => format!("{} keys", v.key_count()),
+                };
                 line.push_str(&format!(
-                    ", OAuth tokens verified ({}; {} keys{})",
+                    ", OAuth tokens verified ({}; {keys}{})",
                     algs.join(", "),
-                    v.key_count(),
                     if v.binds_account() {
                         "; account claim bound"
                     } else {
