@@ -26,6 +26,7 @@ extern crate std;
 // (§1), `oauth` verifies JWTs (§11), `decide` runs the twelve steps (§6) and `render` writes
 // replies and decision JSON (§7, §9).
 mod decide;
+pub mod fetched;
 pub mod oauth;
 mod policy;
 mod render;

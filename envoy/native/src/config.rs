@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use tokengate::{Mode, Policy, PolicyErrors};
 
-use crate::fetch::{Document, Fetched, Refresh, What};
-use crate::host::{log, ConfigHost, LogLevel, MetricId};
+use tokengate::fetched::{Document, What};
+
+use crate::fetch::{Fetched, Refresh};
+use crate::host::{log, ConfigHost, LogLevel};
 use crate::metrics::{Fetches, Metrics};
 
 /// How often the module's ticker wakes the main thread to see whether a fetch is due.
@@ -79,24 +81,6 @@ fn sources(policy: &Policy) -> String {
         ));
     }
     out
-}
-
-/// What the policy in force holds of `what`, for log lines: "12 tokens", "2 keys".
-fn held(policy: &Policy, what: What) -> String {
-    match (what, policy.oauth()) {
-        (What::Registry, _) => format!("{} tokens", policy.registry().len()),
-        (What::Jwks, tokengate::OAuth::Verify(v)) => format!("{} keys", v.key_count()),
-        (What::Jwks, _) => String::from("no keys"),
-    }
-}
-
-/// "generation 3" for the registry (the e2e harness reads those lines), "key set generation 3"
-/// for the key set.
-fn generation_label(what: What, generation: u64) -> String {
-    match what {
-        What::Registry => format!("generation {generation}"),
-        What::Jwks => format!("key set generation {generation}"),
-    }
 }
 
 /// The lock of a refresh. A panic while holding it left plain bookkeeping behind: still usable.
@@ -213,32 +197,20 @@ impl Config {
             (r.what, outcome, label, r.generation)
         };
         let m = self.counters(what);
-        let name = what.name();
         match outcome {
             Fetched::NotModified => host.increment(m.not_modified),
             Fetched::Fresh { document, .. } => {
                 host.increment(m.ok);
-                let size = document.size();
+                let line = what.loaded_line(&label, &document, generation);
                 self.install(host, document);
-                log(
-                    LogLevel::Info,
-                    &format!(
-                        "{name} loaded from {label}: {size} ({})",
-                        generation_label(what, generation)
-                    ),
-                );
+                log(LogLevel::Info, &line);
             }
             Fetched::Failed(why) => {
                 host.increment(m.failed);
-                let kept = if generation == 0 {
-                    format!("no {name} has loaded yet")
-                } else {
-                    let held = held(&self.shared.policy.load(), what);
-                    format!("keeping the last good {name} ({held}, generation {generation})")
-                };
+                let policy = self.shared.policy.load();
                 log(
                     LogLevel::Warn,
-                    &format!("{name} fetch from {label} failed: {why}; {kept}"),
+                    &what.failed_line(&label, &why, &policy, generation),
                 );
             }
         }
@@ -248,18 +220,8 @@ impl Config {
     /// the main thread installs, so the read and the store do not race.
     fn install(&self, host: &mut impl ConfigHost, document: Document) {
         let mut policy = Policy::clone(&self.shared.policy.load());
-        let (gauge, size): (MetricId, usize) = match document {
-            Document::Registry(r) => {
-                let n = r.len();
-                policy.set_registry(r);
-                (self.shared.metrics.registry.size, n)
-            }
-            Document::Keys(k) => {
-                let n = k.len();
-                policy.set_jwks(k);
-                (self.shared.metrics.jwks.size, n)
-            }
-        };
+        let gauge = self.counters(document.what()).size;
+        let size = document.install(&mut policy);
         self.shared.policy.store(Arc::new(policy));
         host.set_gauge(gauge, size as u64);
     }

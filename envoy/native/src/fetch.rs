@@ -5,37 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use tokengate::oauth::{JwksUrl, KeySet};
-use tokengate::{FetchUrl, PolicyErrors, Registry};
-
-/// Registry documents larger than this are refused (the wasm filter's limit).
-pub const MAX_REGISTRY_BYTES: usize = 512 << 20;
-/// Key set documents larger than this are refused: a set holds at most 64 keys, a few KiB each.
-pub const MAX_JWKS_BYTES: usize = 1 << 20;
-
-/// Which document a refresh fetches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum What {
-    Registry,
-    Jwks,
-}
-
-impl What {
-    /// The document's name in log lines.
-    pub fn name(self) -> &'static str {
-        match self {
-            What::Registry => "registry",
-            What::Jwks => "key set",
-        }
-    }
-
-    fn max_bytes(self) -> usize {
-        match self {
-            What::Registry => MAX_REGISTRY_BYTES,
-            What::Jwks => MAX_JWKS_BYTES,
-        }
-    }
-}
+use tokengate::fetched::{Document, Head, What};
+use tokengate::oauth::JwksUrl;
+use tokengate::FetchUrl;
 
 pub struct Refresh {
     pub what: What,
@@ -51,22 +23,6 @@ pub struct Refresh {
     /// `jwks.url`: the least time between two fetches asked for by an unknown `kid`.
     cooldown: Option<Duration>,
     last_hurried: Option<Instant>,
-}
-
-/// A document that loaded.
-pub enum Document {
-    Registry(Registry),
-    Keys(KeySet),
-}
-
-impl Document {
-    /// What it holds, for log lines: "12 tokens", "2 keys".
-    pub fn size(&self) -> String {
-        match self {
-            Document::Registry(r) => format!("{} tokens", r.len()),
-            Document::Keys(k) => format!("{} keys", k.len()),
-        }
-    }
 }
 
 /// How a fetch ended.
@@ -193,42 +149,28 @@ impl Refresh {
                 etag = core::str::from_utf8(value).ok().map(str::to_owned);
             }
         }
-        match status {
-            b"304" => return Fetched::NotModified,
-            b"200" => {}
-            other => {
-                let shown = other.get(..other.len().min(3)).unwrap_or_default();
-                return Fetched::Failed(format!("HTTP status {}", String::from_utf8_lossy(shown)));
+        let size: usize = body.iter().map(|c| c.len()).sum();
+        match self.what.head(status, size) {
+            Head::NotModified => return Fetched::NotModified,
+            Head::Failed(why) => return Fetched::Failed(why),
+            Head::Body => {}
+        }
+        let json: Vec<u8> = match body {
+            [one] => one.to_vec(),
+            chunks => chunks.concat(),
+        };
+        match self.what.parse(&json) {
+            Ok(document) => Fetched::Fresh { etag, document },
+            Err(errors) => {
+                let what = format!("{} document refused", self.what.name());
+                crate::config::log_errors(&what, &errors);
+                Fetched::Failed(format!(
+                    "the document was refused ({} problems)",
+                    errors.errors().len()
+                ))
             }
         }
-        let size: usize = body.iter().map(|c| c.len()).sum();
-        if size > self.what.max_bytes() {
-            return Fetched::Failed(format!("document of {size} bytes is over the limit"));
-        }
-        let mut json = Vec::with_capacity(size);
-        for chunk in body {
-            json.extend_from_slice(chunk);
-        }
-        let Ok(text) = core::str::from_utf8(&json) else {
-            return Fetched::Failed("the document is not UTF-8".into());
-        };
-        let parsed = match self.what {
-            What::Registry => Registry::from_json(text).map(Document::Registry),
-            What::Jwks => KeySet::from_json(text).map(Document::Keys),
-        };
-        match parsed {
-            Ok(document) => Fetched::Fresh { etag, document },
-            Err(errors) => refused(self.what, &errors),
-        }
     }
-}
-
-fn refused(what: What, errors: &PolicyErrors) -> Fetched {
-    crate::config::log_errors(&format!("{} document refused", what.name()), errors);
-    Fetched::Failed(format!(
-        "the document was refused ({} problems)",
-        errors.errors().len()
-    ))
 }
 
 #[cfg(test)]
@@ -320,7 +262,7 @@ mod tests {
             let got = r.read(true, &[(b":status", b"200")], &[body]);
             assert!(matches!(got, Fetched::Failed(_)), "{body:?}");
         }
-        let big = vec![b' '; MAX_JWKS_BYTES + 1];
+        let big = vec![b' '; tokengate::fetched::MAX_JWKS_BYTES + 1];
         let got = r.read(true, &[(b":status", b"200")], &[&big]);
         assert!(matches!(got, Fetched::Failed(w) if w.contains("over the limit")));
     }
