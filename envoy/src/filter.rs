@@ -80,7 +80,7 @@ impl HttpContext for Filter {
         if decision.verdict == Verdict::WouldDeny {
             metrics::bump(self.metrics.would_deny(decision.code));
             if host::log_enabled(LogLevel::Debug) {
-                log_decision("would deny", &decision);
+                log_decision(&decision);
             }
         } else {
             metrics::bump(self.metrics.allowed);
@@ -125,7 +125,7 @@ impl Filter {
     fn deny(&self, decision: &Decision<'_>) -> Action {
         metrics::bump(self.metrics.denied(decision.code));
         if host::log_enabled(LogLevel::Debug) {
-            log_decision("denied", decision);
+            log_decision(decision);
         }
         let Some(reply) = decision.reply() else {
             return internal_error("a denial without a reply");
@@ -140,17 +140,10 @@ impl Filter {
 }
 
 /// One line per denial: the code and the token id, never the token or its digest.
-fn log_decision(what: &str, d: &Decision<'_>) {
-    host::log(
-        LogLevel::Debug,
-        &format!(
-            "{what} {} {} token_id={} kind={}",
-            d.status(),
-            d.code.as_str(),
-            d.token_id().unwrap_or("-"),
-            d.token_kind.map_or("-", |k| k.as_str()),
-        ),
-    );
+fn log_decision(d: &Decision<'_>) {
+    if let Some(line) = d.log_line() {
+        host::log(LogLevel::Debug, &line);
+    }
 }
 
 /// The host failed us; fail closed, and say so in the log.

@@ -120,6 +120,23 @@ impl<'a> Decision<'a> {
             && self.policy.jwks_url().is_some()
     }
 
+    /// One line for the operator's debug log on a denial or a would-deny (`None` on allow):
+    /// `denied 401 invalid_token token_id=3f2a9c01b7de kind=pat`. The token appears only by id.
+    pub fn log_line(&self) -> Option<String> {
+        let what = match self.verdict {
+            Verdict::Allow => return None,
+            Verdict::Deny => "denied",
+            Verdict::WouldDeny => "would deny",
+        };
+        Some(alloc::format!(
+            "{what} {} {} token_id={} kind={}",
+            self.status(),
+            self.code.as_str(),
+            self.token_id().unwrap_or("-"),
+            self.token_kind.map_or("-", Kind::as_str),
+        ))
+    }
+
     /// The name of the client rule (SPEC §10) the request matched.
     pub fn client(&self) -> Option<&'a str> {
         self.client.map(|c| c.name.as_str())

@@ -208,24 +208,12 @@ fn metadata(d: &Decision<'_>) -> Vec<(&'static str, String)> {
 /// One debug line per denial: the code and the token id, never the token or its digest; not
 /// even formatted unless Envoy's `dynamic_modules` logger is at debug.
 fn log_decision(d: &Decision<'_>) {
-    let what = match d.verdict {
-        Verdict::Allow => return,
-        Verdict::Deny => "denied",
-        Verdict::WouldDeny => "would deny",
-    };
-    if !log_enabled(LogLevel::Debug) {
+    if d.verdict == Verdict::Allow || !log_enabled(LogLevel::Debug) {
         return;
     }
-    log(
-        LogLevel::Debug,
-        &format!(
-            "{what} {} {} token_id={} kind={}",
-            d.status(),
-            d.code.as_str(),
-            d.token_id().unwrap_or("-"),
-            d.token_kind.map_or("-", |k| k.as_str()),
-        ),
-    );
+    if let Some(line) = d.log_line() {
+        log(LogLevel::Debug, &line);
+    }
 }
 
 /// Fails the stream closed with `500 internal`, unless it was already answered.
