@@ -50,7 +50,9 @@ export type DecisionCode =
   | "account_mismatch"
   | "endpoint_sunset"
   /** 503: the registry is fetched from elsewhere and has not loaded (Envoy only; an extension to SPEC §8). */
-  | "registry_unavailable";
+  | "registry_unavailable"
+  /** 503: OAuth keys are fetched from `jwks.url` and have not loaded (Envoy only). */
+  | "jwks_unavailable";
 
 /** The decision of SPEC §9, with camelCase property names. */
 export interface Decision {

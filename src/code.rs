@@ -32,11 +32,13 @@ pub enum Code {
     EndpointSunset,
     /// The registry is fetched from elsewhere and has not loaded yet (an extension to SPEC §8).
     RegistryUnavailable,
+    /// OAuth tokens are verified with a key set fetched from elsewhere that has not loaded yet (SPEC §8).
+    JwksUnavailable,
 }
 
 impl Code {
     /// Every code, `Ok` first.
-    pub const ALL: [Code; 14] = [
+    pub const ALL: [Code; 15] = [
         Code::Ok,
         Code::InvalidRequest,
         Code::MissingToken,
@@ -51,6 +53,7 @@ impl Code {
         Code::AccountMismatch,
         Code::EndpointSunset,
         Code::RegistryUnavailable,
+        Code::JwksUnavailable,
     ];
 
     /// The code as it appears on the wire and in decisions.
@@ -70,6 +73,7 @@ impl Code {
             Code::AccountMismatch => "account_mismatch",
             Code::EndpointSunset => "endpoint_sunset",
             Code::RegistryUnavailable => "registry_unavailable",
+            Code::JwksUnavailable => "jwks_unavailable",
         }
     }
 
@@ -88,7 +92,7 @@ impl Code {
             | Code::UserKeyRetired => 401,
             Code::TokenKindNotAllowed | Code::AccountMismatch => 403,
             Code::EndpointSunset => 410,
-            Code::RegistryUnavailable => 503,
+            Code::RegistryUnavailable | Code::JwksUnavailable => 503,
         }
     }
 
@@ -109,6 +113,7 @@ impl Code {
             Code::AccountMismatch => "Account mismatch",
             Code::EndpointSunset => "Endpoint retired",
             Code::RegistryUnavailable => "Token registry unavailable",
+            Code::JwksUnavailable => "OAuth key set unavailable",
         }
     }
 }

@@ -26,6 +26,7 @@ extern crate std;
 // (§1), `oauth` verifies JWTs (§11), `decide` runs the twelve steps (§6) and `render` writes
 // replies and decision JSON (§7, §9).
 mod decide;
+pub mod fetched;
 pub mod oauth;
 mod policy;
 mod render;
@@ -43,9 +44,9 @@ pub use code::Code;
 pub use decide::{Advice, Decision, HeaderValue, Verdict};
 pub use error::{PolicyError, PolicyErrors};
 pub use policy::{
-    sha256, sha256_hex, ClientAction, ClientRule, Deprecation, Hosts, IdentityHeaders, Mode, OAuth,
-    Pattern, Policy, Registry, RegistrySource, RegistryUrl, TokenId, UntilLoaded, ADVICE_HEADER,
-    WOULD_DENY_HEADER,
+    sha256, sha256_hex, ClientAction, ClientRule, Deprecation, FetchUrl, Hosts, IdentityHeaders,
+    Mode, OAuth, Pattern, Policy, Registry, RegistrySource, RegistryUrl, TokenId, UntilLoaded,
+    ADVICE_HEADER, WOULD_DENY_HEADER,
 };
 pub use render::Reply;
 pub use request::{Request, MAX_HEADER_NAMES};

@@ -37,6 +37,7 @@ pub(crate) enum Reason<'p> {
     Revoked,
     Expired(i64),
     RegistryUnavailable,
+    JwksUnavailable,
     UserKeyRetired(i64),
     KindNotAllowed(Kind, Kinds),
     /// A client rule refused the kind: its advice is the message.
@@ -76,6 +77,7 @@ impl Reason<'_> {
             Revoked => "The token has been revoked; create a new one.",
             Expired(at) => return Cow::Owned(format!("The token expired on {}; create a new one.", date(at))),
             RegistryUnavailable => "Tokens cannot be checked yet because the token registry has not loaded; try again shortly.",
+            JwksUnavailable => "OAuth tokens cannot be verified yet because the key set has not loaded; try again shortly.",
             UserKeyRetired(at) => return Cow::Owned(format!(
                 concat!("Legacy user API keys were retired on {}: ", user_key_advice!(), "."),
                 date(at)

@@ -112,6 +112,15 @@ impl Fake {
             .map_or(0, |(_, _, v)| *v)
     }
 
+    /// The value of the first shared-data key that starts with `key_prefix`.
+    pub fn get_shared(&self, key_prefix: &str) -> Option<Vec<u8>> {
+        let p = self.process.borrow();
+        p.shared
+            .iter()
+            .find(|(k, _)| k.starts_with(key_prefix))
+            .map(|(_, (v, _))| v.clone())
+    }
+
     /// Overwrites a shared-data key as another VM (or a corrupt one) would.
     pub fn put_shared(&self, key_prefix: &str, value: &[u8]) {
         let mut p = self.process.borrow_mut();

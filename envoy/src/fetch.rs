@@ -1,29 +1,77 @@
-//! The registry fetch as HTTP: the request the root sends, and what its answer means.
+//! The fetches of `registry.url` and `jwks.url` as HTTP: the request the root sends, and what
+//! its answer means.
 
-use tokengate::{PolicyErrors, Registry, RegistryUrl};
+use tokengate::oauth::KeySet;
+use tokengate::{FetchUrl, PolicyErrors, Registry};
 
 use crate::host::{Buffer, Host, LogLevel, Map};
 use crate::pairs::Pairs;
 
 /// Registry documents larger than this are refused rather than copied into the VM.
 pub const MAX_REGISTRY_BYTES: usize = 512 << 20;
+/// Key set documents larger than this are refused: a set holds at most 64 keys, a few KiB each.
+pub const MAX_JWKS_BYTES: usize = 1 << 20;
+
+/// Which document a fetcher fetches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum What {
+    Registry,
+    Jwks,
+}
+
+impl What {
+    /// The document's name in log lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            What::Registry => "registry",
+            What::Jwks => "key set",
+        }
+    }
+
+    fn max_bytes(self) -> usize {
+        match self {
+            What::Registry => MAX_REGISTRY_BYTES,
+            What::Jwks => MAX_JWKS_BYTES,
+        }
+    }
+}
+
+/// A document that loaded.
+pub enum Document {
+    Registry(Registry),
+    Keys(KeySet),
+}
+
+impl Document {
+    /// What it holds, for log lines: "12 tokens", "2 keys".
+    pub fn size(&self) -> String {
+        match self {
+            Document::Registry(r) => format!("{} tokens", r.len()),
+            Document::Keys(k) => format!("{} keys", k.len()),
+        }
+    }
+}
 
 /// At most this many problems are logged, one line each, for a refused document.
 const MAX_ERROR_LINES: usize = 50;
 
 pub enum Fetched {
     NotModified,
-    /// The document parsed; the JSON itself is gone (a VM's memory never shrinks back).
+    /// The document parsed. `stored` is what the other VMs get through shared data: a registry
+    /// in the core's packed form (the JSON is gone, as a VM's memory never shrinks back; the
+    /// others copy the table and check it instead of parsing 115 MiB for a million entries), a
+    /// key set as served. Its capacity leaves room for the generation `sync` appends.
     Fresh {
         etag: Option<String>,
-        registry: Registry,
+        stored: Vec<u8>,
+        document: Document,
     },
     Failed(String),
 }
 
 /// The request headers of a fetch (`if_none_match` when revalidating a document held here).
 pub fn request_headers<'a>(
-    url: &'a RegistryUrl,
+    url: &'a FetchUrl,
     if_none_match: Option<&'a str>,
 ) -> Vec<(&'a str, &'a str)> {
     let mut headers = vec![
@@ -38,8 +86,8 @@ pub fn request_headers<'a>(
     headers
 }
 
-/// The answer to a registry fetch, from the host's buffers.
-pub fn read(host: &dyn Host, num_headers: usize, body_size: usize) -> Fetched {
+/// The answer to a fetch of `what`, from the host's buffers.
+pub fn read(host: &dyn Host, what: What, num_headers: usize, body_size: usize) -> Fetched {
     if num_headers == 0 {
         // Envoy gives up on a body over its runtime key http.async_response_buffer_limit (32 MiB
         // by default) this way too, with only a warning of its own: name it, as it is the one
@@ -73,40 +121,68 @@ pub fn read(host: &dyn Host, num_headers: usize, body_size: usize) -> Fetched {
             ))
         }
     }
-    if body_size > MAX_REGISTRY_BYTES {
+    if body_size > what.max_bytes() {
         return Fetched::Failed(format!("document of {body_size} bytes is over the limit"));
     }
     let json = match host.buffer(Buffer::CallResponseBody, body_size) {
         Ok(b) => b,
         Err(e) => return Fetched::Failed(format!("reading the body: status {}", e.0)),
     };
-    let parsed = parse(host, "registry document refused", &json);
-    drop(json);
-    match parsed {
-        Ok(registry) => Fetched::Fresh { etag, registry },
+    match parse(
+        host,
+        what,
+        &format!("{} document refused", what.name()),
+        &json,
+    ) {
+        Ok(document) => {
+            let stored = match &document {
+                Document::Registry(r) => {
+                    drop(json);
+                    let mut packed = Vec::with_capacity(r.encoded_len().saturating_add(8));
+                    r.write_bytes(&mut packed);
+                    packed
+                }
+                Document::Keys(_) => json,
+            };
+            Fetched::Fresh {
+                etag,
+                stored,
+                document,
+            }
+        }
         Err(why) => Fetched::Failed(format!("the document was refused ({why})")),
     }
 }
 
-/// A registry document, parsed; a refusal is logged (one line per problem, under `what`) and
+/// A document of `what`, parsed; a refusal is logged (one line per problem, under `label`) and
 /// summed up in the error.
-pub fn parse(host: &dyn Host, what: &str, json: &[u8]) -> Result<Registry, String> {
+pub fn parse(host: &dyn Host, what: What, label: &str, json: &[u8]) -> Result<Document, String> {
     let Ok(text) = core::str::from_utf8(json) else {
         return Err("not UTF-8".into());
     };
-    Registry::from_json(text).map_err(|errors| {
-        log_errors(host, what, &errors);
+    let parsed = match what {
+        What::Registry => Registry::from_json(text).map(Document::Registry),
+        What::Jwks => KeySet::from_json(text).map(Document::Keys),
+    };
+    parsed.map_err(|errors| {
+        log_errors(host, label, &errors);
         format!("{} problems", errors.errors().len())
     })
 }
 
-/// A registry another root stored in shared data (`Registry::to_bytes`), checked; a refusal is
-/// logged under `what` like a document's.
-pub fn unpack(host: &dyn Host, what: &str, bytes: &[u8]) -> Result<Registry, String> {
-    Registry::from_bytes(bytes).map_err(|errors| {
-        log_errors(host, what, &errors);
-        format!("{} problems", errors.errors().len())
-    })
+/// A document of `what` as another root stored it in shared data (see [`Fetched::Fresh`]): a
+/// registry checked with `Registry::from_bytes`, a key set parsed; a refusal is logged like a
+/// fetched document's.
+pub fn unpack(host: &dyn Host, what: What, label: &str, stored: &[u8]) -> Result<Document, String> {
+    match what {
+        What::Registry => Registry::from_bytes(stored)
+            .map(Document::Registry)
+            .map_err(|errors| {
+                log_errors(host, label, &errors);
+                format!("{} problems", errors.errors().len())
+            }),
+        What::Jwks => parse(host, what, label, stored),
+    }
 }
 
 /// One log line per problem (so each carries its field path and log shippers keep them whole),

@@ -36,6 +36,8 @@ pub struct Filter {
     pub metrics: Rc<Metrics>,
     /// Headers to put on the upstream's response (deprecation notices).
     pub pending: Vec<(&'static str, String)>,
+    /// Tells the root that a token named a `kid` the fetched key set does not hold.
+    pub keys_wanted: Rc<std::cell::Cell<bool>>,
 }
 
 impl Context for Filter {}
@@ -58,6 +60,9 @@ impl HttpContext for Filter {
         };
         let decision = policy.decide(&request, now);
         crate::export::decision(&decision); // filter state for the access log (SPEC §12)
+        if decision.wants_new_keys() {
+            self.keys_wanted.set(true);
+        }
         if decision.verdict == Verdict::Deny {
             return self.deny(&decision);
         }
@@ -75,7 +80,7 @@ impl HttpContext for Filter {
         if decision.verdict == Verdict::WouldDeny {
             metrics::bump(self.metrics.would_deny(decision.code));
             if host::log_enabled(LogLevel::Debug) {
-                log_decision("would deny", &decision);
+                log_decision(&decision);
             }
         } else {
             metrics::bump(self.metrics.allowed);
@@ -120,7 +125,7 @@ impl Filter {
     fn deny(&self, decision: &Decision<'_>) -> Action {
         metrics::bump(self.metrics.denied(decision.code));
         if host::log_enabled(LogLevel::Debug) {
-            log_decision("denied", decision);
+            log_decision(decision);
         }
         let Some(reply) = decision.reply() else {
             return internal_error("a denial without a reply");
@@ -135,17 +140,10 @@ impl Filter {
 }
 
 /// One line per denial: the code and the token id, never the token or its digest.
-fn log_decision(what: &str, d: &Decision<'_>) {
-    host::log(
-        LogLevel::Debug,
-        &format!(
-            "{what} {} {} token_id={} kind={}",
-            d.status(),
-            d.code.as_str(),
-            d.token_id().unwrap_or("-"),
-            d.token_kind.map_or("-", |k| k.as_str()),
-        ),
-    );
+fn log_decision(d: &Decision<'_>) {
+    if let Some(line) = d.log_line() {
+        host::log(LogLevel::Debug, &line);
+    }
 }
 
 /// The host failed us; fail closed, and say so in the log.

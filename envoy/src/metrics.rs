@@ -16,10 +16,34 @@ pub struct Metrics {
     pub deprecated_served: u32,
     denied: [u32; Code::ALL.len()],
     would_deny: [u32; Code::ALL.len()],
-    pub registry_fetch_ok: u32,
-    pub registry_fetch_not_modified: u32,
-    pub registry_fetch_failed: u32,
-    pub registry_tokens: u32,
+    /// `registry.url`'s fetches; `size` is the gauge `registry.tokens`.
+    pub registry: Fetches,
+    /// `jwks.url`'s fetches; `size` is the gauge `jwks.keys`.
+    pub jwks: Fetches,
+    /// Fetches of the key set that a token with an unknown `kid` asked for.
+    pub jwks_refetch_unknown_kid: u32,
+}
+
+/// The counters of one fetched document, and the gauge of its size.
+#[derive(Default)]
+pub struct Fetches {
+    pub ok: u32,
+    pub not_modified: u32,
+    pub failed: u32,
+    pub size: u32,
+}
+
+impl Fetches {
+    fn define(host: &dyn Host, doc: &str, size: &str) -> Fetches {
+        let counter =
+            |what: &str| define(host, MetricKind::Counter, &format!("{PREFIX}.{doc}.{what}"));
+        Fetches {
+            ok: counter("fetch_ok"),
+            not_modified: counter("fetch_not_modified"),
+            failed: counter("fetch_failed"),
+            size: define(host, MetricKind::Gauge, &format!("{PREFIX}.{doc}.{size}")),
+        }
+    }
 }
 
 fn define(host: &dyn Host, kind: MetricKind, name: &str) -> u32 {
@@ -48,25 +72,12 @@ impl Metrics {
                 MetricKind::Counter,
                 &format!("{PREFIX}.deprecated_served"),
             ),
-            registry_fetch_ok: define(
+            registry: Fetches::define(host, "registry", "tokens"),
+            jwks: Fetches::define(host, "jwks", "keys"),
+            jwks_refetch_unknown_kid: define(
                 host,
                 MetricKind::Counter,
-                &format!("{PREFIX}.registry.fetch_ok"),
-            ),
-            registry_fetch_not_modified: define(
-                host,
-                MetricKind::Counter,
-                &format!("{PREFIX}.registry.fetch_not_modified"),
-            ),
-            registry_fetch_failed: define(
-                host,
-                MetricKind::Counter,
-                &format!("{PREFIX}.registry.fetch_failed"),
-            ),
-            registry_tokens: define(
-                host,
-                MetricKind::Gauge,
-                &format!("{PREFIX}.registry.tokens"),
+                &format!("{PREFIX}.jwks.refetch_unknown_kid"),
             ),
             ..Metrics::default()
         };

@@ -1,5 +1,5 @@
-//! The root context: the policy (from the plugin configuration) and, with `registry.url`, the
-//! registry fetched over HTTP and shared across the process (see `sync.rs`).
+//! The root context: the policy (from the plugin configuration) and, with `registry.url` or
+//! `jwks.url`, the documents fetched over HTTP and shared across the process (see `sync.rs`).
 //!
 //! Written against [`Host`], so that configure, registry adoption and ticks are unit-tested with
 //! the fake host (`root_tests.rs`); in Envoy the host is [`crate::host::Envoy`].
@@ -9,19 +9,22 @@
 //! (`TICK_MS`) and adopts a newer one at once. So once any root has fetched a document, every
 //! worker decides with it within `TICK_MS` plus the time its VM takes to copy and check the packed
 //! table (`Registry::from_bytes`; `docs/reliability.md` has the figures for a million entries),
-//! and a revocation takes at most `refresh_seconds` + that bound. A per-request check would
-//! shorten it by at most `TICK_MS` at the price of a host call on every request.
+//! and a revocation takes at most `refresh_seconds` + the fetcher's parse + that bound. A per-request check would
+//! shorten it by at most `TICK_MS` at the price of a host call on every request. A key set
+//! fetched from `jwks.url` travels the same way; a token whose `kid` it does not hold asks, on
+//! the next tick, for one fetch ahead of schedule per `refetch_cooldown_seconds`.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
-use tokengate::{Policy, Registry, RegistryUrl};
+use tokengate::{FetchUrl, OAuth, Policy};
 
-use crate::fetch::{self, Fetched};
+use crate::fetch::{self, Document, Fetched, What};
 use crate::filter::{mode_name, Filter};
 use crate::host::{Buffer, Host, LogLevel, Status};
-use crate::metrics::Metrics;
+use crate::metrics::{Fetches, Metrics};
 use crate::sync::{Outcome, Shared, Sync};
 
 /// How often a root looks at the shared registry generation (and whether a fetch is due): the
@@ -30,23 +33,63 @@ pub const TICK_MS: u32 = 100;
 
 pub struct Root<H: Host> {
     host: H,
-    /// The policy as configured, before any fetched registry: the base for each new registry.
-    base: Option<Policy>,
     /// What new requests see.
     current: Option<Rc<Policy>>,
     metrics: Option<Rc<Metrics>>,
-    fetcher: Option<Fetcher>,
+    /// One per fetched document: `registry.url`, `jwks.url`.
+    fetchers: Vec<Fetcher>,
+    /// Set by a request whose OAuth token named a `kid` the fetched key set does not hold.
+    keys_wanted: Rc<Cell<bool>>,
 }
 
 struct Fetcher {
-    url: RegistryUrl,
+    what: What,
+    url: FetchUrl,
+    /// `jwks.url`: the least time between two fetches asked for by an unknown `kid`.
+    cooldown: i64,
     sync: Sync,
     token: Option<u32>,
 }
 
 impl Fetcher {
+    fn new(what: What, url: FetchUrl, cooldown: u64) -> Fetcher {
+        // The shared keys name the document, so plugins that fetch the same URL share it and
+        // plugins that fetch different ones (or a registry and a key set) do not collide.
+        let kind = match what {
+            What::Registry => "",
+            What::Jwks => "jwks|",
+        };
+        Fetcher {
+            sync: Sync::new(
+                &format!("{kind}{}|{}|{}", url.cluster, url.authority, url.path),
+                url.refresh_seconds,
+                url.timeout_ms,
+            ),
+            cooldown: i64::try_from(cooldown).unwrap_or(i64::MAX),
+            what,
+            url,
+            token: None,
+        }
+    }
+
     fn label(&self) -> String {
         format!("cluster {} path {}", self.url.cluster, self.url.path)
+    }
+
+    fn counters<'m>(&self, m: &'m Metrics) -> &'m Fetches {
+        match self.what {
+            What::Registry => &m.registry,
+            What::Jwks => &m.jwks,
+        }
+    }
+
+    /// "(generation 3)" for the registry (the e2e harness reads those lines), "(key set
+    /// generation 3)" for the key set.
+    fn generation(&self, g: u64) -> String {
+        match self.what {
+            What::Registry => format!("generation {g}"),
+            What::Jwks => format!("key set generation {g}"),
+        }
     }
 }
 
@@ -69,6 +112,15 @@ fn bump(host: &dyn Host, id: u32) {
     }
 }
 
+/// What `policy` holds of `what`, for log lines: "12 tokens", "2 keys".
+fn held(policy: &Policy, what: What) -> String {
+    match (what, policy.oauth()) {
+        (What::Registry, _) => format!("{} tokens", policy.registry().len()),
+        (What::Jwks, OAuth::Verify(v)) => format!("{} keys", v.key_count()),
+        (What::Jwks, _) => String::from("no keys"),
+    }
+}
+
 impl<H: Host> Context for Root<H> {
     fn on_http_call_response(
         &mut self,
@@ -77,49 +129,56 @@ impl<H: Host> Context for Root<H> {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        let Some(fetcher) = self.fetcher.as_mut() else {
+        let Some(at) = self.fetchers.iter().position(|f| f.token == Some(token_id)) else {
             return;
         };
-        if fetcher.token != Some(token_id) {
-            return;
-        }
-        fetcher.token = None;
         let host = &self.host;
         let now = host.now_seconds();
         let m = self.metrics.clone().unwrap_or_default();
-        match fetch::read(host, num_headers, body_size) {
+        let Some(fetcher) = self.fetchers.get_mut(at) else {
+            return;
+        };
+        fetcher.token = None;
+        let counters = fetcher.counters(&m);
+        let name = fetcher.what.name();
+        match fetch::read(host, fetcher.what, num_headers, body_size) {
             Fetched::NotModified => {
                 fetcher.sync.finish(now, Outcome::NotModified, &Via(host));
-                bump(host, m.registry_fetch_not_modified);
+                bump(host, counters.not_modified);
             }
-            Fetched::Fresh { etag, registry } => {
+            Fetched::Fresh {
+                etag,
+                mut stored,
+                document,
+            } => {
                 let fresh = Outcome::Fresh {
                     etag: etag.as_deref(),
-                    registry: &registry,
+                    stored: &mut stored,
                 };
                 let generation = fetcher.sync.finish(now, fresh, &Via(host));
-                bump(host, m.registry_fetch_ok);
+                drop(stored);
+                bump(host, counters.ok);
                 let line = format!(
-                    "registry loaded from {}: {} tokens (generation {})",
+                    "{name} loaded from {}: {} ({})",
                     fetcher.label(),
-                    registry.len(),
-                    generation.unwrap_or(0)
+                    document.size(),
+                    fetcher.generation(generation.unwrap_or(0))
                 );
-                self.install(registry);
+                self.install(document);
                 self.host.log(LogLevel::Info, &line);
             }
             Fetched::Failed(why) => {
                 fetcher.sync.finish(now, Outcome::Failed, &Via(host));
-                bump(host, m.registry_fetch_failed);
+                bump(host, counters.failed);
                 let kept = match (fetcher.sync.loaded, self.current.as_ref()) {
-                    (0, _) | (_, None) => String::from("no registry has loaded yet"),
+                    (0, _) | (_, None) => format!("no {name} has loaded yet"),
                     (generation, Some(p)) => format!(
-                        "keeping the last good registry ({} tokens, generation {generation})",
-                        p.registry().len()
+                        "keeping the last good {name} ({}, generation {generation})",
+                        held(p, fetcher.what)
                     ),
                 };
                 let line = format!(
-                    "registry fetch from {} failed: {why}; {kept}",
+                    "{name} fetch from {} failed: {why}; {kept}",
                     fetcher.label()
                 );
                 host.log(LogLevel::Warn, &line);
@@ -136,61 +195,71 @@ impl<H: Host> RootContext for Root<H> {
         if self.metrics.is_none() {
             self.metrics = Some(Rc::new(Metrics::define(&self.host)));
         }
-        let url = policy.registry_url().cloned();
-        let source = match &url {
+        let mut source = match policy.registry_url() {
             Some(u) => format!(
                 "registry from cluster {} path {} every {} s",
                 u.cluster, u.path, u.refresh_seconds
             ),
             None => format!("{} tokens inline", policy.registry().len()),
         };
+        if let Some(j) = policy.jwks_url() {
+            source.push_str(&format!(
+                ", OAuth keys from cluster {} path {} every {} s",
+                j.url.cluster, j.url.path, j.url.refresh_seconds
+            ));
+        }
         self.host.log(
             LogLevel::Info,
             &format!("policy loaded: mode {}, {source}", mode_name(&policy)),
         );
-        self.set_gauge(policy.registry().len());
-        self.current = Some(Rc::new(policy.clone()));
-        self.base = Some(policy);
-        self.fetcher = url.map(|url| Fetcher {
-            sync: Sync::new(
-                &format!("{}|{}|{}", url.cluster, url.authority, url.path),
-                url.refresh_seconds,
-                url.timeout_ms,
-            ),
-            url,
-            token: None,
-        });
-        if let Some(f) = &self.fetcher {
+        self.set_gauge(What::Registry, policy.registry().len());
+        self.fetchers = policy
+            .registry_url()
+            .map(|u| Fetcher::new(What::Registry, u.clone(), 0))
+            .into_iter()
+            .chain(
+                policy
+                    .jwks_url()
+                    .map(|j| Fetcher::new(What::Jwks, j.url.clone(), j.refetch_cooldown_seconds)),
+            )
+            .collect();
+        self.current = Some(Rc::new(policy));
+        if self.fetchers.is_empty() {
+            return true;
+        }
+        for f in &self.fetchers {
             // So the first tick can take the lease with a CAS (one first fetch per process).
             f.sync.prepare(&Via(&self.host));
-            // Another worker (or the previous configuration) may already hold the document.
-            self.adopt();
-            if let Err(e) = self.host.set_tick_period_ms(TICK_MS) {
-                self.host.log(
-                    LogLevel::Error,
-                    &format!(
-                        "cannot set a tick period (status {}): the registry will not load",
-                        e.0
-                    ),
-                );
-            }
+        }
+        // Another worker (or the previous configuration) may already hold the documents.
+        self.adopt();
+        if let Err(e) = self.host.set_tick_period_ms(TICK_MS) {
+            self.host.log(
+                LogLevel::Error,
+                &format!(
+                    "cannot set a tick period (status {}): fetched documents will not load",
+                    e.0
+                ),
+            );
         }
         true
     }
 
     fn on_tick(&mut self) {
         self.adopt();
+        self.hurry();
         self.maybe_fetch();
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        if let Some(f) = &self.fetcher {
+        for f in &self.fetchers {
             f.sync.serving(); // fetches go to a VM that serves no requests (sync::SERVING_GRACE)
         }
         Some(Box::new(Filter {
             policy: self.current.clone(),
             metrics: self.metrics.clone().unwrap_or_default(),
             pending: Vec::new(),
+            keys_wanted: Rc::clone(&self.keys_wanted),
         }))
     }
 
@@ -203,10 +272,10 @@ impl<H: Host> Root<H> {
     pub fn new(host: H) -> Root<H> {
         Root {
             host,
-            base: None,
             current: None,
             metrics: None,
-            fetcher: None,
+            fetchers: Vec::new(),
+            keys_wanted: Rc::new(Cell::new(false)),
         }
     }
 
@@ -214,6 +283,12 @@ impl<H: Host> Root<H> {
     #[cfg(test)]
     pub fn current(&self) -> Option<&Policy> {
         self.current.as_deref()
+    }
+
+    /// What a request sets when it wants the key set fetched again.
+    #[cfg(test)]
+    pub fn keys_wanted(&self) -> &Cell<bool> {
+        &self.keys_wanted
     }
 
     /// The plugin configuration as a policy; every reason it is not one is logged.
@@ -241,80 +316,126 @@ impl<H: Host> Root<H> {
             .ok()
     }
 
-    fn set_gauge(&self, tokens: usize) {
-        if let Some(m) = self.metrics.as_ref().filter(|m| m.registry_tokens != 0) {
-            let tokens = u64::try_from(tokens).unwrap_or(u64::MAX);
-            let _ = self.host.record_metric(m.registry_tokens, tokens);
+    fn set_gauge(&self, what: What, size: usize) {
+        let Some(m) = self.metrics.as_ref() else {
+            return;
+        };
+        let id = match what {
+            What::Registry => m.registry.size,
+            What::Jwks => m.jwks.size,
+        };
+        if id != 0 {
+            let _ = self
+                .host
+                .record_metric(id, u64::try_from(size).unwrap_or(u64::MAX));
         }
     }
 
-    /// New requests see `registry` from now on; requests in flight keep what they started with.
-    fn install(&mut self, registry: Registry) {
-        let Some(base) = &self.base else {
+    /// New requests see `document` from now on, beside the other document in force; requests
+    /// in flight keep what they started with. The registry is shared, so this copies no table.
+    fn install(&mut self, document: Document) {
+        let Some(current) = &self.current else {
             return;
         };
-        let tokens = registry.len();
-        let mut policy = base.clone();
-        policy.set_registry(registry);
+        let mut policy = Policy::clone(current);
+        let (what, size) = match document {
+            Document::Registry(r) => {
+                let n = r.len();
+                policy.set_registry(r);
+                (What::Registry, n)
+            }
+            Document::Keys(k) => {
+                let n = k.len();
+                policy.set_jwks(k);
+                (What::Jwks, n)
+            }
+        };
         self.current = Some(Rc::new(policy));
-        self.set_gauge(tokens);
+        self.set_gauge(what, size);
     }
 
-    /// Loads the document another root stored, if it is newer than ours.
+    /// Loads each document another root stored, if it is newer than ours.
     fn adopt(&mut self) {
-        let Some(fetcher) = self.fetcher.as_mut() else {
-            return;
-        };
-        let Some(doc) = fetcher.sync.newer(&Via(&self.host)) else {
-            return;
-        };
-        // Marked loaded even if it fails to parse, so a bad document is not re-parsed every tick.
-        fetcher.sync.loaded = doc.generation;
-        let what = "shared registry document refused";
-        match fetch::unpack(&self.host, what, &doc.bytes) {
-            Ok(registry) => {
-                drop(doc.bytes);
-                let line = format!(
-                    "registry generation {} adopted from shared data: {} tokens",
-                    doc.generation,
-                    registry.len()
-                );
-                self.install(registry);
-                self.host.log(LogLevel::Info, &line);
-            }
-            Err(why) => self.host.log(
-                LogLevel::Error,
-                &format!(
-                    "shared registry generation {} refused: {why}",
-                    doc.generation
+        for at in 0..self.fetchers.len() {
+            let Some(fetcher) = self.fetchers.get_mut(at) else {
+                continue;
+            };
+            let Some(doc) = fetcher.sync.newer(&Via(&self.host)) else {
+                continue;
+            };
+            // Marked loaded even if it fails to parse, so a bad document is not re-parsed every
+            // tick.
+            fetcher.sync.loaded = doc.generation;
+            let (what, name) = (fetcher.what, fetcher.what.name());
+            let generation = format!("generation {}", doc.generation);
+            let label = format!("shared {name} document refused");
+            match fetch::unpack(&self.host, what, &label, &doc.stored) {
+                Ok(document) => {
+                    drop(doc.stored);
+                    let line = format!(
+                        "{name} {generation} adopted from shared data: {}",
+                        document.size()
+                    );
+                    self.install(document);
+                    self.host.log(LogLevel::Info, &line);
+                }
+                Err(why) => self.host.log(
+                    LogLevel::Error,
+                    &format!("shared {name} {generation} refused: {why}"),
                 ),
-            ),
+            }
+        }
+    }
+
+    /// A request named a `kid` the key set does not hold: ask for a fetch of the key set ahead
+    /// of schedule, which the shared cooldown allows at most once per `refetch_cooldown_seconds`
+    /// across the process.
+    fn hurry(&mut self) {
+        if !self.keys_wanted.replace(false) {
+            return;
+        }
+        let host = &self.host;
+        let now = host.now_seconds();
+        for f in self.fetchers.iter().filter(|f| f.what == What::Jwks) {
+            if f.sync.hurry(now, f.cooldown, &Via(host)) {
+                if let Some(m) = &self.metrics {
+                    bump(host, m.jwks_refetch_unknown_kid);
+                }
+                host.log(
+                    LogLevel::Info,
+                    &format!(
+                        "a token named a key id the key set does not hold: fetching the key set from {} again",
+                        f.label()
+                    ),
+                );
+            }
         }
     }
 
     fn maybe_fetch(&mut self) {
-        let Some(fetcher) = self.fetcher.as_mut() else {
-            return;
-        };
         let host = &self.host;
         let now = host.now_seconds();
-        let Some(claim) = fetcher.sync.claim(now, &Via(host)) else {
-            return;
-        };
-        let url = &fetcher.url;
-        let headers = fetch::request_headers(url, claim.if_none_match.as_deref());
-        match host.http_call(&url.cluster, &headers, url.timeout_ms) {
-            Ok(token) => fetcher.token = Some(token),
-            Err(status) => {
-                let line = format!(
-                    "cannot fetch the registry from cluster {} (host status {}): is the cluster defined?",
-                    url.cluster, status.0
-                );
-                fetcher.sync.abandon(now, &Via(host));
-                if let Some(m) = &self.metrics {
-                    bump(host, m.registry_fetch_failed);
+        for fetcher in &mut self.fetchers {
+            let Some(claim) = fetcher.sync.claim(now, &Via(host)) else {
+                continue;
+            };
+            let url = &fetcher.url;
+            let headers = fetch::request_headers(url, claim.if_none_match.as_deref());
+            match host.http_call(&url.cluster, &headers, url.timeout_ms) {
+                Ok(token) => fetcher.token = Some(token),
+                Err(status) => {
+                    let line = format!(
+                        "cannot fetch the {} from cluster {} (host status {}): is the cluster defined?",
+                        fetcher.what.name(),
+                        url.cluster,
+                        status.0
+                    );
+                    fetcher.sync.abandon(now, &Via(host));
+                    if let Some(m) = &self.metrics {
+                        bump(host, fetcher.counters(m).failed);
+                    }
+                    host.log(LogLevel::Warn, &line);
                 }
-                host.log(LogLevel::Warn, &line);
             }
         }
     }

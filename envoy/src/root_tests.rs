@@ -309,7 +309,7 @@ fn a_bad_shared_document_is_refused_once_and_the_next_good_one_adopted() {
     let mut bad = b"{\"tokens\": 7}".to_vec();
     bad.extend_from_slice(&2u64.to_le_bytes());
     host.put_shared("tokengate/registry/doc3|", &bad);
-    let meta = "tokengate-registry-meta/1\n2\n".to_owned() + &format!("{NOW}\n0\n0\n0\n\"v2\"");
+    let meta = "tokengate-fetch-meta/2\n2\n".to_owned() + &format!("{NOW}\n0\n0\n0\n0\n0\n\"v2\"");
     host.put_shared("tokengate/registry/meta2|", meta.as_bytes());
 
     let other = host.sibling();
@@ -323,12 +323,8 @@ fn a_bad_shared_document_is_refused_once_and_the_next_good_one_adopted() {
         1
     );
     assert!(other.logged("shared registry document refused: ").len() >= 2);
-    assert_eq!(
-        other
-            .logged("shared registry document refused: not a packed registry (bad magic)")
-            .len(),
-        1
-    );
+    let why = "shared registry document refused: not a packed registry (bad magic)";
+    assert_eq!(other.logged(why).len(), 1);
     assert!(!allows(&root, PAT_A));
     assert!(other
         .vm
@@ -344,4 +340,144 @@ fn no_tick_period_is_logged_as_a_registry_that_will_not_load() {
     host.fail("tick", Status(10));
     let _root = configured(&host, URL_POLICY);
     assert_eq!(host.logged("cannot set a tick period (status 10)").len(), 1);
+}
+
+/// RFC 7517 A.1's P-256 public key: a key set of one usable key.
+const JWKS: &str = r#"{"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig",
+    "x": "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4",
+    "y": "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}]}"#;
+
+const JWKS_POLICY: &str = r#"{"registry": {"url": {"cluster": "registry", "path": "/tokens.json"}},
+    "oauth": {"verify": {"issuer": "https://issuer.test/", "audiences": ["dbt-cloud-api"],
+      "algorithms": ["ES256"], "jwks": {"url": {"cluster": "idp", "path": "/jwks.json",
+      "refresh_seconds": 300, "refetch_cooldown_seconds": 30}}}}}"#;
+
+/// The key count of `root`'s current policy.
+fn keys(root: &Root<Fake>) -> usize {
+    match root.current().map(tokengate::Policy::oauth) {
+        Some(tokengate::OAuth::Verify(v)) => v.key_count(),
+        _ => 0,
+    }
+}
+
+#[test]
+fn a_key_set_is_fetched_beside_the_registry_shared_and_refetched_for_an_unknown_kid() {
+    let host = Fake::default();
+    let mut root = configured(&host, JWKS_POLICY);
+    root.on_tick(); // creates both metas; claims on the next tick
+    root.on_tick();
+    let calls = host.calls();
+    let paths: Vec<_> = calls
+        .iter()
+        .map(|c| c.header(":path").unwrap_or(""))
+        .collect();
+    assert_eq!(paths, ["/tokens.json", "/jwks.json"], "one fetch of each");
+    assert_eq!(calls[1].cluster, "idp");
+    // The key set answers first: it loads without disturbing the registry's fetch.
+    host.answer("200", &[("etag", "\"k1\"")], JWKS.as_bytes());
+    root.on_http_call_response(calls[1].token, 2, JWKS.len(), 0);
+    assert_eq!(keys(&root), 1);
+    assert_eq!(host.metric("tokengate.jwks.keys"), 1);
+    assert_eq!(host.metric("tokengate.jwks.fetch_ok"), 1);
+    assert_eq!(
+        host.logged(
+            "key set loaded from cluster idp path /jwks.json: 1 keys (key set generation 1)"
+        )
+        .len(),
+        1
+    );
+    let registry_call = calls[0].token;
+    host.answer("200", &[], &doc(&[PAT_A]));
+    root.on_http_call_response(registry_call, 1, doc(&[PAT_A]).len(), 0);
+    assert!(allows(&root, PAT_A));
+    assert_eq!(keys(&root), 1, "the registry's install kept the key set");
+
+    // Another worker adopts both from shared data.
+    let other = host.sibling();
+    let sibling = configured(&other, JWKS_POLICY);
+    assert!(allows(&sibling, PAT_A));
+    assert_eq!(keys(&sibling), 1);
+    assert_eq!(
+        other
+            .logged("key set generation 1 adopted from shared data: 1 keys")
+            .len(),
+        1
+    );
+
+    // A token with an unknown kid: one fetch ahead of schedule, revalidating.
+    host.set_now(NOW + 10);
+    root.keys_wanted().set(true);
+    let before = host.calls().len();
+    root.on_tick();
+    let after = host.calls();
+    assert_eq!(after.len(), before + 1, "{:?}", host.vm.borrow().logs);
+    let last = after.last().unwrap();
+    assert_eq!(
+        (last.cluster.as_str(), last.header("if-none-match")),
+        ("idp", Some("\"k1\""))
+    );
+    assert_eq!(host.metric("tokengate.jwks.refetch_unknown_kid"), 1);
+    respond(&mut root, &host, "304", None, b"");
+    // Within the cooldown, neither this worker nor another fetches again.
+    host.set_now(NOW + 20);
+    root.keys_wanted().set(true);
+    root.on_tick();
+    assert_eq!(host.calls().len(), before + 1);
+    assert_eq!(host.metric("tokengate.jwks.refetch_unknown_kid"), 1);
+    // After it, one more.
+    host.set_now(NOW + 41);
+    root.keys_wanted().set(true);
+    root.on_tick();
+    assert_eq!(host.calls().len(), before + 2);
+    // A key set that does not parse keeps the last good one.
+    respond(
+        &mut root,
+        &host,
+        "200",
+        None,
+        br#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#,
+    );
+    assert_eq!(keys(&root), 1);
+    assert_eq!(
+        host.logged("keeping the last good key set (1 keys, generation 1)")
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn the_registry_is_shared_packed_and_the_key_set_as_served() {
+    let host = Fake::default();
+    let mut root = configured(&host, JWKS_POLICY);
+    root.on_tick();
+    root.on_tick();
+    let calls = host.calls();
+    let registry = doc(&[PAT_A, PAT_B]);
+    host.answer("200", &[], &registry);
+    root.on_http_call_response(calls[0].token, 1, registry.len(), 0);
+    host.answer("200", &[], JWKS.as_bytes());
+    root.on_http_call_response(calls[1].token, 1, JWKS.len(), 0);
+
+    let packed = host
+        .get_shared("tokengate/registry/doc3|registry|")
+        .unwrap();
+    assert_eq!(&packed[..8], b"TGREGBIN", "the packed table, not the JSON");
+    assert_eq!(
+        packed.len(),
+        20 + 2 * 54 + 8,
+        "two entries and the generation"
+    );
+    let keys_doc = host.get_shared("tokengate/registry/doc3|jwks|").unwrap();
+    assert_eq!(&keys_doc[..keys_doc.len() - 8], JWKS.as_bytes());
+
+    let other = host.sibling();
+    let sibling = configured(&other, JWKS_POLICY);
+    assert!(allows(&sibling, PAT_A) && allows(&sibling, PAT_B));
+    assert_eq!(keys(&sibling), 1);
+    assert_eq!(
+        other
+            .logged("registry generation 1 adopted from shared data: 2 tokens")
+            .len(),
+        1
+    );
 }

@@ -6,14 +6,14 @@
 //!
 //! - `meta` (small): the generation of the stored document, its ETag, when it was last fetched
 //!   or confirmed, the failure streak, and a lease.
-//! - `doc`: the registry the fetching root parsed, in the core's packed form
-//!   (`Registry::to_bytes`: 54 bytes an entry, sorted), followed by its generation (8 bytes,
-//!   little-endian; at the end so that neither the writer nor a reader copies the document to add
-//!   or drop it). Only the fetching root parses JSON; the served document is not kept.
+//! - `doc`: what the fetching root stored for the others (`fetch.rs` decides: a registry in the
+//!   core's packed form, `Registry::to_bytes`, so that only the fetcher parses its JSON; a key set
+//!   as served), followed by its generation (8 bytes, little-endian; at the end so that neither
+//!   the writer nor a reader copies the document to add or drop it).
 //!
-//! On a tick, a root adopts a newer generation if there is one (and checks it into its own
-//! `Registry` with `Registry::from_bytes`: VMs share no memory, so each holds its own table),
-//! then, if a fetch is due and no lease is held, takes the
+//! On a tick, a root adopts a newer generation if there is one (and reads it into its own
+//! `Registry` or key set: VMs share no memory), then, if a fetch is due and no lease is held,
+//! takes the
 //! lease with a CAS on `meta` and fetches. Only the lease holder fetches; the rest see its result
 //! on their next tick. A lease outlives the fetch timeout, so a root that dies mid-fetch only
 //! delays the next fetch.
@@ -26,8 +26,6 @@
 //! would be one extra fetch. This module holds the bookkeeping; `root.rs` does the host calls.
 
 use std::cell::Cell;
-
-use tokengate::Registry;
 
 use crate::host::{Status, CAS_MISMATCH};
 
@@ -46,20 +44,26 @@ pub struct Meta {
     pub last_attempt: i64,
     pub failures: u32,
     pub lease_until: i64,
+    /// When a fetch was last asked for ahead of schedule (a token with an unknown `kid`).
+    pub hurried_at: i64,
+    /// Such a fetch is asked for and not made yet.
+    pub hurry: bool,
     pub etag: String,
 }
 
-const META_MAGIC: &str = "tokengate-registry-meta/1";
+const META_MAGIC: &str = "tokengate-fetch-meta/2";
 
 impl Meta {
     fn encode(&self) -> Vec<u8> {
         format!(
-            "{META_MAGIC}\n{}\n{}\n{}\n{}\n{}\n{}",
+            "{META_MAGIC}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
             self.generation,
             self.last_ok,
             self.last_attempt,
             self.failures,
             self.lease_until,
+            self.hurried_at,
+            u8::from(self.hurry),
             self.etag
         )
         .into_bytes()
@@ -68,7 +72,7 @@ impl Meta {
     /// Anything unreadable is treated as no meta at all: the next root refetches.
     fn decode(bytes: &[u8]) -> Option<Meta> {
         let text = core::str::from_utf8(bytes).ok()?;
-        let mut lines = text.splitn(7, '\n');
+        let mut lines = text.splitn(9, '\n');
         if lines.next()? != META_MAGIC {
             return None;
         }
@@ -78,14 +82,19 @@ impl Meta {
             last_attempt: lines.next()?.parse().ok()?,
             failures: lines.next()?.parse().ok()?,
             lease_until: lines.next()?.parse().ok()?,
+            hurried_at: lines.next()?.parse().ok()?,
+            hurry: lines.next()? == "1",
             etag: lines.next()?.to_owned(),
         })
     }
 
-    /// Whether a fetch is due at `now`: `refresh` after the last success, or sooner after a
-    /// failure (1 s, 2 s, 4 s, ... capped at `refresh`) so that a flaky endpoint is retried
-    /// without being hammered.
+    /// Whether a fetch is due at `now`: when one was asked for ahead of schedule, `refresh`
+    /// after the last success, or sooner after a failure (1 s, 2 s, 4 s, ... capped at
+    /// `refresh`) so that a flaky endpoint is retried without being hammered.
     fn due(&self, now: i64, refresh: i64) -> bool {
+        if self.hurry {
+            return true;
+        }
         if self.failures > 0 {
             let backoff = 1i64
                 .checked_shl(self.failures.saturating_sub(1).min(20))
@@ -101,11 +110,10 @@ impl Meta {
     }
 }
 
-/// A registry to adopt, as another root stored it.
+/// A document to adopt, as the fetching root stored it.
 pub struct Adopt {
     pub generation: u64,
-    /// The packed form, for `Registry::from_bytes`.
-    pub bytes: Vec<u8>,
+    pub stored: Vec<u8>,
 }
 
 /// The generation a stored document ends with, and the document without it.
@@ -115,7 +123,7 @@ fn split_doc(mut doc: Vec<u8>) -> Option<Adopt> {
     doc.truncate(at);
     Some(Adopt {
         generation: u64::from_le_bytes(tail),
-        bytes: doc,
+        stored: doc,
     })
 }
 
@@ -127,10 +135,10 @@ pub struct Fetch {
 
 /// How a fetch ended.
 pub enum Outcome<'a> {
-    /// 200 with a body that parsed: store the registry for everyone.
+    /// 200 with a body that parsed: store this for everyone (the vector is handed back as it was).
     Fresh {
         etag: Option<&'a str>,
-        registry: &'a Registry,
+        stored: &'a mut Vec<u8>,
     },
     /// 304: the stored document is still current.
     NotModified,
@@ -151,10 +159,11 @@ pub struct Sync {
 }
 
 /// How long after a fetch falls due a root that has served requests waits before it claims one.
-/// The root that fetches parses the JSON on its own thread, which for a large document takes
+/// The root that fetches parses the JSON on its own thread, which for a large registry takes
 /// seconds (a million entries: 3 to 9 s in V8), and a worker's requests would wait for it. The
 /// main thread's VM serves no requests and ticks like the others, so it claims first; a worker
-/// claims only if that root has not within this grace (it is gone, stuck, or not ticking).
+/// claims only if that root has not within this grace (it is gone, stuck, or not ticking). A
+/// fetch asked for ahead of schedule (`hurry`) is claimed by whichever root ticks first.
 pub const SERVING_GRACE: i64 = 2;
 
 impl Sync {
@@ -248,6 +257,30 @@ impl Sync {
         }
     }
 
+    /// Asks every root for a fetch ahead of schedule (a token named a `kid` the key set does not
+    /// hold), at most once per `cooldown` seconds across the process: not before the first
+    /// load (due anyway), nor while a fetch is under way. Whether it was asked; the root whose
+    /// tick next finds it due claims it as any other fetch.
+    pub fn hurry(&self, now: i64, cooldown: i64, shared: &dyn Shared) -> bool {
+        for _ in 0..8 {
+            let (mut meta, cas) = self.read_meta(shared);
+            if meta.generation == 0 || meta.lease_until > now || meta.hurry {
+                return false;
+            }
+            if meta.hurried_at != 0 && now < meta.hurried_at.saturating_add(cooldown) {
+                return false;
+            }
+            meta.hurried_at = now;
+            meta.hurry = true;
+            match shared.set(&self.meta_key, &meta.encode(), cas) {
+                Ok(()) => return true,
+                Err(CAS_MISMATCH) => continue,
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
     /// The dispatch never started: give the lease back as a failure.
     pub fn abandon(&mut self, now: i64, shared: &dyn Shared) {
         self.finish(now, Outcome::Failed, shared);
@@ -259,7 +292,7 @@ impl Sync {
         let fresh = matches!(outcome, Outcome::Fresh { .. });
         let failed = matches!(outcome, Outcome::Failed);
         let (stored, etag) = match outcome {
-            Outcome::Fresh { etag, registry } => (self.store(registry, shared), etag),
+            Outcome::Fresh { etag, stored } => (self.store(stored, shared), etag),
             Outcome::NotModified | Outcome::Failed => (None, None),
         };
         // A document that could not be shared counts as a failed fetch: retried with back-off.
@@ -281,6 +314,7 @@ impl Sync {
                 meta.failures = 0;
             }
             meta.lease_until = 0;
+            meta.hurry = false;
             match shared.set(&self.meta_key, &meta.encode(), cas) {
                 Err(CAS_MISMATCH) => continue,
                 _ => break,
@@ -292,17 +326,19 @@ impl Sync {
         stored
     }
 
-    /// Stores `registry` under the next generation, before `meta` names it (so a root that reads
+    /// Stores `doc` under the next generation, before `meta` names it (so a root that reads
     /// the new `meta` finds the document).
-    fn store(&self, registry: &Registry, shared: &dyn Shared) -> Option<u64> {
+    fn store(&self, doc: &mut Vec<u8>, shared: &dyn Shared) -> Option<u64> {
         let (meta, _) = self.read_meta(shared);
         let generation = meta.generation.max(self.loaded).saturating_add(1);
-        // One allocation of exactly the size: a VM's memory never shrinks, so a vector that
-        // doubled on the trailer would keep tens of MiB it never uses.
-        let mut doc = Vec::with_capacity(registry.encoded_len().saturating_add(8));
-        registry.write_bytes(&mut doc);
+        let len = doc.len();
+        // Exactly 8 more bytes: a plain push would double the capacity of a document that may
+        // be hundreds of MiB, and a VM's memory never shrinks.
+        doc.reserve_exact(8);
         doc.extend_from_slice(&generation.to_le_bytes());
-        shared.set(&self.doc_key, &doc, 0).ok().map(|()| generation)
+        let stored = shared.set(&self.doc_key, doc, 0);
+        doc.truncate(len);
+        stored.ok().map(|()| generation)
     }
 }
 
@@ -311,17 +347,6 @@ mod tests {
     use super::*;
     use std::cell::RefCell;
     use std::collections::HashMap;
-
-    /// A registry of `n` legacy keys.
-    fn registry(n: usize) -> Registry {
-        let entries: Vec<String> = (0..n)
-            .map(|i| {
-                let digest = tokengate::sha256_hex(format!("t{i}").as_bytes());
-                format!(r#"{{"sha256": "{digest}", "kind": "user_key"}}"#)
-            })
-            .collect();
-        Registry::from_json(&format!(r#"{{"tokens": [{}]}}"#, entries.join(","))).unwrap()
-    }
 
     #[derive(Default)]
     struct Mem(RefCell<HashMap<String, (Vec<u8>, u32)>>);
@@ -352,6 +377,8 @@ mod tests {
             last_attempt: 9,
             failures: 2,
             lease_until: 0,
+            hurried_at: 7,
+            hurry: true,
             etag: "\"a b\nc\"".into(),
         };
         assert_eq!(Meta::decode(&m.encode()), Some(m));
@@ -372,7 +399,7 @@ mod tests {
             101,
             Outcome::Fresh {
                 etag: Some("\"v1\""),
-                registry: &registry(2),
+                stored: &mut b"{}".to_vec(),
             },
             &shared,
         );
@@ -380,8 +407,7 @@ mod tests {
         assert_eq!(a.loaded, 1);
         assert!(a.newer(&shared).is_none());
         let adopt = b.newer(&shared).unwrap();
-        let adopted = Registry::from_bytes(&adopt.bytes).unwrap();
-        assert_eq!((adopt.generation, adopted.len()), (1, 2));
+        assert_eq!((adopt.generation, adopt.stored.as_slice()), (1, &b"{}"[..]));
         b.loaded = 1;
         // Nobody fetches again before the refresh interval.
         assert!(a.claim(120, &shared).is_none());
@@ -404,7 +430,7 @@ mod tests {
             1,
             Outcome::Fresh {
                 etag: None,
-                registry: &registry(1),
+                stored: &mut b"[1]".to_vec(),
             },
             &shared,
         );
@@ -417,7 +443,7 @@ mod tests {
         a.claim(64, &shared).unwrap(); // 2 s after the second
         a.finish(64, Outcome::Failed, &shared);
         let fresh = Sync::new("s", 60, 1000);
-        assert_eq!(fresh.newer(&shared).unwrap().bytes, registry(1).to_bytes());
+        assert_eq!(fresh.newer(&shared).unwrap().stored, b"[1]");
     }
 
     #[test]
@@ -448,36 +474,25 @@ mod tests {
     }
 
     #[test]
-    fn a_document_is_the_packed_registry_and_its_generation() {
+    fn a_document_keeps_its_bytes_and_its_generation() {
         let shared = Mem::default();
         let mut a = Sync::new("s", 60, 1000);
         a.prepare(&shared);
         a.claim(0, &shared).unwrap();
-        let reg = registry(40);
+        let mut json = b"{\"tokens\": []}".to_vec();
         let g = a.finish(
             0,
             Outcome::Fresh {
                 etag: None,
-                registry: &reg,
+                stored: &mut json,
             },
             &shared,
         );
-        let (stored, _) = shared.get(&a.doc_key).unwrap();
-        let stored = stored.unwrap();
-        assert_eq!(stored.len(), reg.encoded_len() + 8);
-        assert_eq!(&stored[..8], b"TGREGBIN", "the packed form, not JSON");
-        assert_eq!(stored[stored.len() - 8..], 1u64.to_le_bytes());
+        assert_eq!(json, b"{\"tokens\": []}", "handed back as it was");
+        assert_eq!(json.capacity(), json.len() + 8, "grown by the trailer only");
         let doc = Sync::new("s", 60, 1000).newer(&shared).unwrap();
-        assert_eq!((Some(doc.generation), &doc.bytes), (g, &reg.to_bytes()));
+        assert_eq!((Some(doc.generation), doc.stored), (g, json));
         assert!(split_doc(b"short".to_vec()).is_none());
-    }
-
-    #[test]
-    fn the_keys_name_the_packed_format() {
-        // An older build stored JSON under `meta|`/`doc2|` in the same process: never read here.
-        let s = Sync::new("c|h|/r", 60, 1000);
-        assert_eq!(s.meta_key, "tokengate/registry/meta2|c|h|/r");
-        assert_eq!(s.doc_key, "tokengate/registry/doc3|c|h|/r");
     }
 
     #[test]
@@ -486,11 +501,12 @@ mod tests {
         let mut a = Sync::new("s", 60, 1000);
         a.prepare(&shared);
         a.claim(0, &shared).unwrap();
+        let json = &mut b"{}".to_vec();
         a.finish(
             0,
             Outcome::Fresh {
                 etag: Some("\"e\""),
-                registry: &registry(1),
+                stored: json,
             },
             &shared,
         );
@@ -503,6 +519,42 @@ mod tests {
     }
 
     #[test]
+    fn a_hurried_fetch_is_one_per_cooldown_across_roots() {
+        let shared = Mem::default();
+        let mut a = Sync::new("s", 300, 1000);
+        let mut b = Sync::new("s", 300, 1000);
+        assert!(!a.prepare(&shared));
+        assert!(
+            !a.hurry(0, 30, &shared),
+            "nothing loaded yet: the first fetch is due anyway"
+        );
+        a.claim(0, &shared).unwrap();
+        a.finish(
+            0,
+            Outcome::Fresh {
+                etag: Some("\"k1\""),
+                stored: &mut b"{}".to_vec(),
+            },
+            &shared,
+        );
+        assert!(
+            b.claim(10, &shared).is_none(),
+            "not due before refresh_seconds"
+        );
+        assert!(b.hurry(10, 30, &shared));
+        assert!(!a.hurry(10, 30, &shared), "asked already");
+        // Whichever root ticks first fetches, revalidating what is stored.
+        let f = a.claim(10, &shared).unwrap();
+        assert_eq!(f.if_none_match.as_deref(), Some("\"k1\""));
+        assert!(!b.hurry(10, 30, &shared), "under way");
+        a.finish(11, Outcome::NotModified, &shared);
+        assert!(b.claim(11, &shared).is_none(), "done: not due again");
+        assert!(!b.hurry(39, 30, &shared), "in the cooldown");
+        assert!(b.hurry(40, 30, &shared));
+        assert!(b.claim(40, &shared).is_some());
+    }
+
+    #[test]
     fn a_root_that_serves_requests_leaves_the_fetch_to_one_that_does_not() {
         let shared = Mem::default();
         let mut main = Sync::new("s", 60, 1000);
@@ -511,14 +563,8 @@ mod tests {
         worker.serving();
         // The first fetch: nothing is loaded anywhere, so any root takes it.
         worker.claim(0, &shared).unwrap();
-        worker.finish(
-            0,
-            Outcome::Fresh {
-                etag: None,
-                registry: &registry(1),
-            },
-            &shared,
-        );
+        let stored = &mut b"{}".to_vec();
+        worker.finish(0, Outcome::Fresh { etag: None, stored }, &shared);
         // Due at 60: the worker waits SERVING_GRACE; the main thread's root claims at once.
         assert!(worker.claim(60, &shared).is_none());
         main.claim(60, &shared).unwrap();
@@ -531,6 +577,18 @@ mod tests {
         worker.finish(122, Outcome::Failed, &shared);
         assert!(worker.claim(123, &shared).is_none());
         worker.claim(123 + SERVING_GRACE, &shared).unwrap();
+        // A fetch asked for ahead of schedule is anyone's at once.
+        worker.finish(125, Outcome::NotModified, &shared);
+        assert!(worker.hurry(126, 30, &shared));
+        assert!(worker.claim(126, &shared).is_some());
+    }
+
+    #[test]
+    fn the_keys_name_the_stored_format() {
+        // An older build stored JSON under `meta|`/`doc2|` in the same process: never read here.
+        let s = Sync::new("c|h|/r", 60, 1000);
+        assert_eq!(s.meta_key, "tokengate/registry/meta2|c|h|/r");
+        assert_eq!(s.doc_key, "tokengate/registry/doc3|c|h|/r");
     }
 
     #[test]
@@ -554,7 +612,7 @@ mod tests {
             0,
             Outcome::Fresh {
                 etag: None,
-                registry: &Registry::default(),
+                stored: &mut b"x".to_vec(),
             },
             &shared,
         );

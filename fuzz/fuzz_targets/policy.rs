@@ -1,9 +1,10 @@
-//! Policy and registry parsing (SPEC §3, §4) over arbitrary bytes: an error always says at least
+//! Policy, registry and fetched key set parsing (SPEC §3, §4, §11) over arbitrary bytes: an error always says at least
 //! one thing, nothing the parser prints repeats a digest or token from the document, the same
 //! document gives the same answer, and a policy that parses decides without panicking.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use tokengate::oauth::KeySet;
 use tokengate::{Code, Policy, PolicyErrors, Registry, Request};
 use tokengate_fuzz::{contains, fixture, open_finding};
 
@@ -132,6 +133,16 @@ fuzz_target!(|data: &[u8]| {
         Policy::from_json(doc).as_ref().err(),
         "policy parsing is not deterministic"
     );
+
+    // What an Envoy front reads: the policy with registry.url and jwks.url allowed, and a key
+    // set document as a jwks.url endpoint serves it.
+    match Policy::from_json_fetching(doc) {
+        Err(e) => check_errors(&e, data, "fetching policy"),
+        Ok(p) => check_ok(&format!("{p:?}\n{}", p.summary()), data, "fetching policy"),
+    }
+    if let Err(e) = KeySet::from_json(doc) {
+        check_errors(&e, data, "key set");
+    }
 
     let registry = Registry::from_json(doc);
     match &registry {

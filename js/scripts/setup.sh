@@ -35,6 +35,17 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 
+# The packaging test installs express and the type packages by name into a scratch app with
+# `npm install --offline`: that needs their registry metadata (and their dependencies') in npm's
+# cache, which `npm ci` (it fetches tarballs by URL) does not leave. One online install of the same
+# packages into a scratch directory fills it; a few seconds when the cache has them already.
+pinned=$(node -e 'const d = require("./package.json").devDependencies;
+  console.log(["express", "@types/express", "@types/node"].map((n) => `${n}@${d[n]}`).join(" "))')
+scratch=$(mktemp -d)
+# shellcheck disable=SC2086 # one word per package
+(cd "$scratch" && npm init -y >/dev/null && npm install --prefer-offline --no-audit --no-fund --no-save $pinned >/dev/null)
+rm -rf "$scratch"
+
 # Debian's Chromium for the browser test; playwright-core never downloads a browser here.
 if [ ! -x /usr/bin/chromium ]; then
   say "installing chromium"

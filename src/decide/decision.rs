@@ -111,6 +111,32 @@ impl<'a> Decision<'a> {
         self.token_id.as_ref().map(TokenId::as_str)
     }
 
+    /// Whether the front should fetch the key set again (SPEC §11): an OAuth token named a `kid`
+    /// the fetched key set does not hold — the issuer may have rotated its keys since the last
+    /// fetch. The front fetches at most once per `refetch_cooldown_seconds`; this request is
+    /// decided as it is, with the keys in force.
+    pub fn wants_new_keys(&self) -> bool {
+        self.reason == Reason::OAuthInvalid(crate::oauth::VerifyError::UnknownKey)
+            && self.policy.jwks_url().is_some()
+    }
+
+    /// One line for the operator's debug log on a denial or a would-deny (`None` on allow):
+    /// `denied 401 invalid_token token_id=3f2a9c01b7de kind=pat`. The token appears only by id.
+    pub fn log_line(&self) -> Option<String> {
+        let what = match self.verdict {
+            Verdict::Allow => return None,
+            Verdict::Deny => "denied",
+            Verdict::WouldDeny => "would deny",
+        };
+        Some(alloc::format!(
+            "{what} {} {} token_id={} kind={}",
+            self.status(),
+            self.code.as_str(),
+            self.token_id().unwrap_or("-"),
+            self.token_kind.map_or("-", Kind::as_str),
+        ))
+    }
+
     /// The name of the client rule (SPEC §10) the request matched.
     pub fn client(&self) -> Option<&'a str> {
         self.client.map(|c| c.name.as_str())

@@ -92,14 +92,15 @@ impl Policy {
         Ok(Allowed::token(token, client, window)) // 12
     }
 
-    /// Whether a refusal goes on marked instead: report mode, or a registry not loaded yet where
-    /// the policy lets requests through meanwhile.
+    /// Whether a refusal goes on marked instead: report mode, or a registry or key set not
+    /// loaded yet where the policy lets requests through meanwhile.
     fn passes_anyway(&self, code: Code) -> bool {
-        self.mode == Mode::Report
-            || (code == Code::RegistryUnavailable
-                && self
-                    .registry_url()
-                    .is_some_and(|u| u.until_loaded == UntilLoaded::Allow))
+        let until_loaded = match code {
+            Code::RegistryUnavailable => self.registry_url().map(|u| u.until_loaded),
+            Code::JwksUnavailable => self.jwks_url().map(|u| u.url.until_loaded),
+            _ => None,
+        };
+        self.mode == Mode::Report || until_loaded == Some(UntilLoaded::Allow)
     }
 }
 

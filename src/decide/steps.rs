@@ -138,6 +138,10 @@ pub(super) fn oauth<'a>(
     let digest = sha256(presented.bytes);
     let id = TokenId::of_digest(&digest);
     match &policy.oauth {
+        OAuth::Verify(v) if !v.keys_loaded() => {
+            Err(Refusal::new(Code::JwksUnavailable, Reason::JwksUnavailable)
+                .token(Some(Kind::OAuth), id))
+        }
         OAuth::Verify(v) => match v.verify_cached(presented.bytes, &digest, now) {
             Ok(ok) => Ok(Some(Token {
                 kind: Kind::OAuth,

@@ -803,6 +803,12 @@ fn every_code_is_reachable() {
         Policy::from_json_fetching(r#"{"registry": {"url": {"cluster": "c", "path": "/r"}}}"#)
             .unwrap();
     see(token(&fetched, ACC_A, &pat_a()));
+    let keys_fetched = Policy::from_json_fetching(
+        r#"{"registry": {"tokens": []}, "oauth": {"verify": {"issuer": "i", "audiences": ["a"],
+            "algorithms": ["RS256"], "jwks": {"url": {"cluster": "idp", "path": "/k"}}}}}"#,
+    )
+    .unwrap();
+    see(token(&keys_fetched, ACC_A, JWT));
     let all: BTreeSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
     assert_eq!(seen, all);
     let statuses: Vec<(&str, u16)> = Code::ALL.iter().map(|c| (c.as_str(), c.status())).collect();
@@ -823,6 +829,7 @@ fn every_code_is_reachable() {
             ("account_mismatch", 403),
             ("endpoint_sunset", 410),
             ("registry_unavailable", 503),
+            ("jwks_unavailable", 503),
         ]
     );
 }

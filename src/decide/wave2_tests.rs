@@ -318,3 +318,39 @@ fn kind_scoped_retirements_spare_other_kinds() {
     );
     assert_eq!(Kind::UserKey.as_str(), "user_key");
 }
+
+#[test]
+fn the_debug_log_line_names_a_denial_by_code_and_token_id_only() {
+    let p = policy("");
+    let line = |token: &str, mode_report: bool| {
+        let report;
+        let p = if mode_report {
+            report = policy(r#""mode": "report","#);
+            &report
+        } else {
+            &p
+        };
+        let auth = format!("Token {token}");
+        let url = format!("/api/v2/accounts/{A}/jobs/");
+        let mut r = Request::from_url(b"GET", &url);
+        r.header(b"authorization", auth.as_bytes());
+        p.decide(&r, NOW).log_line()
+    };
+    assert_eq!(line(&pat('a'), false), None, "an allow logs nothing");
+    let unknown = pat('z');
+    let id = &sha256_hex(unknown.as_bytes())[..12];
+    assert_eq!(
+        line(&unknown, false).as_deref(),
+        Some(format!("denied 401 invalid_token token_id={id} kind=pat").as_str())
+    );
+    let got = line(&unknown, true).unwrap();
+    assert_eq!(
+        got,
+        format!("would deny 401 invalid_token token_id={id} kind=pat")
+    );
+    assert!(!got.contains(&unknown) && !got.contains(&sha256_hex(unknown.as_bytes())));
+    assert_eq!(
+        line("", false).as_deref(),
+        Some("denied 401 malformed_token token_id=- kind=-")
+    );
+}

@@ -10,11 +10,41 @@ use super::jwks::{Algorithm, KeySet};
 use super::{claims, jwt, Verified, VerifyError};
 use crate::error::PolicyErrors;
 use crate::policy::json::{field, get, index, Json, Reader};
+use crate::policy::sections::{fetch_url, positive};
+use crate::policy::FetchUrl;
 
 /// The default clock skew tolerated on `exp` and `nbf`.
 pub const DEFAULT_LEEWAY_SECONDS: u64 = 60;
 /// The largest leeway a policy may set: past a day, `exp` would mean little.
 const MAX_LEEWAY_SECONDS: u64 = 86_400;
+
+/// The default of `jwks.url.refetch_cooldown_seconds`: the least time between two fetches of the
+/// key set that tokens with an unknown `kid` cause.
+pub const DEFAULT_REFETCH_COOLDOWN_SECONDS: u64 = 30;
+
+/// `oauth.verify.jwks.url`: where an Envoy front fetches the key set (the shape and failure rules
+/// of `registry.url`), and how soon a token with an unknown `kid` may make it fetch again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JwksUrl {
+    /// Where to fetch it, how often, and what to do until it loads.
+    pub url: FetchUrl,
+    /// At most one fetch for an unknown `kid` per this many seconds.
+    pub refetch_cooldown_seconds: u64,
+}
+
+/// Where the key set comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// `jwks.keys`, in the policy.
+    Inline,
+    /// `jwks.url`, fetched by the front; `loaded` once a key set has been swapped in.
+    Fetched {
+        /// Where to fetch it.
+        url: JwksUrl,
+        /// Whether a fetched key set is in force.
+        loaded: bool,
+    },
+}
 
 /// How the edge verifies OAuth access tokens: the issuer, audiences, algorithms and keys it trusts.
 /// A clone starts with an empty cache.
@@ -24,6 +54,7 @@ pub struct Verifier {
     pub(crate) audiences: Vec<String>,
     algorithms: u8,
     keys: KeySet,
+    source: KeySource,
     pub(crate) leeway: i64,
     pub(crate) account_claim: Option<String>,
     /// Tokens that verified, by digest, until their `exp` (`Sync`: see [`Cache`]).
@@ -38,6 +69,7 @@ impl fmt::Debug for Verifier {
             .field("audiences", &self.audiences)
             .field("algorithms", &self.algorithms().collect::<Vec<_>>())
             .field("keys", &self.keys.len())
+            .field("source", &self.source)
             .field("leeway", &self.leeway)
             .field("account_claim", &self.account_claim)
             .finish()
@@ -55,7 +87,8 @@ const VERIFY_FIELDS: [&str; 6] = [
 
 impl Verifier {
     /// Read the value of a policy's `oauth` member when it is `{"verify": {…}}`; errors carry
-    /// paths from `oauth`. For tools and tests; the policy reader uses the same code.
+    /// paths from `oauth`. For tools and tests (a `jwks.url` is refused, as by
+    /// [`crate::Policy::from_json`]); the policy reader uses the same code.
     pub fn from_json(json: &str) -> Result<Verifier, PolicyErrors> {
         let mut errs = PolicyErrors::default();
         let v = match serde_json::from_str::<Json<'_>>(json) {
@@ -65,15 +98,22 @@ impl Verifier {
                 None
             }
         };
-        let verifier = v.and_then(|v| Verifier::read(&mut Reader { errs: &mut errs }, &v, "oauth"));
+        let verifier =
+            v.and_then(|v| Verifier::read(&mut Reader { errs: &mut errs }, &v, "oauth", false));
         match verifier {
             Some(v) if errs.is_empty() => Ok(v),
             _ => Err(errs),
         }
     }
 
-    /// Read `{"verify": {…}}` at `path` (the policy's `oauth`), recording every problem.
-    pub(crate) fn read(r: &mut Reader<'_>, v: &Json<'_>, path: &str) -> Option<Verifier> {
+    /// Read `{"verify": {…}}` at `path` (the policy's `oauth`), recording every problem;
+    /// `fetching`: the front can fetch `jwks.url`.
+    pub(crate) fn read(
+        r: &mut Reader<'_>,
+        v: &Json<'_>,
+        path: &str,
+        fetching: bool,
+    ) -> Option<Verifier> {
         let outer = r.object(v, path, &["verify"])?;
         let path = field(path, "verify");
         let Some(v) = get(outer, "verify") else {
@@ -96,7 +136,7 @@ impl Verifier {
             required(r, "audiences").and_then(|v| audiences(r, v, &field(&path, "audiences")));
         let algorithms =
             required(r, "algorithms").and_then(|v| algorithms(r, v, &field(&path, "algorithms")));
-        let keys = required(r, "jwks").and_then(|v| KeySet::read(r, v, &field(&path, "jwks")));
+        let keys = required(r, "jwks").and_then(|v| jwks(r, v, &field(&path, "jwks"), fetching));
         let leeway = get(f, "leeway_seconds").map_or(Some(DEFAULT_LEEWAY_SECONDS), |v| {
             let p = field(&path, "leeway_seconds");
             let n = r.uint(v, &p)?;
@@ -112,11 +152,13 @@ impl Verifier {
                 nonempty(r, v, &field(&path, "account_claim")).map(|s| Some(String::from(s)))
             }
         };
+        let keys = keys?;
         Some(Verifier {
             issuer: issuer?,
             audiences: audiences?,
             algorithms: algorithms?,
-            keys: keys?,
+            keys: keys.0,
+            source: keys.1,
             leeway: i64::try_from(leeway?).ok()?,
             account_claim: account_claim?,
             cache: Cache::new(),
@@ -133,6 +175,34 @@ impl Verifier {
     /// How many usable keys the key set holds.
     pub fn key_count(&self) -> usize {
         self.keys.len()
+    }
+
+    /// Where the key set comes from.
+    pub fn key_source(&self) -> &KeySource {
+        &self.source
+    }
+
+    /// Where to fetch the key set from, when the policy names a `jwks.url`.
+    pub fn jwks_url(&self) -> Option<&JwksUrl> {
+        match &self.source {
+            KeySource::Fetched { url, .. } => Some(url),
+            KeySource::Inline => None,
+        }
+    }
+
+    /// Whether a key set is in force: always for an inline one, once fetched for a `jwks.url`.
+    pub(crate) fn keys_loaded(&self) -> bool {
+        !matches!(self.source, KeySource::Fetched { loaded: false, .. })
+    }
+
+    /// Swap in a fetched key set. The cache starts empty: a token verified with a key the new
+    /// set no longer holds must not pass on the strength of the old one.
+    pub(crate) fn set_keys(&mut self, keys: KeySet) {
+        self.keys = keys;
+        self.cache = Cache::new();
+        if let KeySource::Fetched { loaded, .. } = &mut self.source {
+            *loaded = true;
+        }
     }
 
     /// Whether the policy binds an account claim.
@@ -212,6 +282,48 @@ impl Verifier {
             .filter(|a| self.algorithms & a.bit() != 0)
             .ok_or(VerifyError::Algorithm)
     }
+}
+
+/// `jwks`: inline keys, or (for a front that can fetch) a `url`.
+fn jwks(
+    r: &mut Reader<'_>,
+    v: &Json<'_>,
+    path: &str,
+    fetching: bool,
+) -> Option<(KeySet, KeySource)> {
+    let url = match v {
+        Json::Obj(fields) => get(fields, "url").map(|u| (u, get(fields, "keys").is_some())),
+        _ => None,
+    };
+    let Some((url, with_keys)) = url else {
+        return KeySet::read(r, v, path).map(|k| (k, KeySource::Inline));
+    };
+    let url_path = field(path, "url");
+    if with_keys {
+        r.error(path, "give keys or url, not both");
+        return None;
+    }
+    if !fetching {
+        r.error(
+            &url_path,
+            "this front cannot fetch a key set: jwks.url is for the Envoy filters; give jwks.keys inline",
+        );
+        return None;
+    }
+    r.object(v, path, &["url"])?;
+    let (url, fields) = fetch_url(url, r, &url_path, &["refetch_cooldown_seconds"])?;
+    let cooldown = positive(
+        r,
+        fields,
+        &url_path,
+        "refetch_cooldown_seconds",
+        DEFAULT_REFETCH_COOLDOWN_SECONDS,
+    )?;
+    let url = JwksUrl {
+        url,
+        refetch_cooldown_seconds: cooldown,
+    };
+    Some((KeySet::empty(), KeySource::Fetched { url, loaded: false }))
 }
 
 fn nonempty<'j>(r: &mut Reader<'_>, v: &'j Json<'_>, path: &str) -> Option<&'j str> {

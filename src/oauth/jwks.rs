@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::b64;
 use super::VerifyError;
+use crate::error::PolicyErrors;
 use crate::policy::json::{field, get, index, Json, Reader};
 
 /// A JWS signing algorithm the edge verifies. HMAC and `none` are not among them: the edge holds
@@ -90,10 +91,19 @@ impl Key {
     }
 }
 
-/// The keys a policy trusts.
+/// The keys a policy trusts: an inline `jwks`, or a document fetched from `jwks.url`.
 #[derive(Clone)]
-pub(crate) struct KeySet {
+pub struct KeySet {
     keys: Vec<Key>,
+}
+
+/// Keys are public, but a dump has no use for them: show their count.
+impl core::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KeySet")
+            .field("keys", &self.keys.len())
+            .finish()
+    }
 }
 
 /// The most keys a set may hold: real sets have a handful, and a token without `kid` is tried
@@ -101,9 +111,36 @@ pub(crate) struct KeySet {
 pub(crate) const MAX_KEYS: usize = 64;
 
 impl KeySet {
+    /// A JWK Set document on its own, `{"keys": [ … ]}`, as a `jwks.url` endpoint serves it,
+    /// with the same rules as an inline one; errors carry paths from the document's root.
+    pub fn from_json(json: &str) -> Result<KeySet, PolicyErrors> {
+        let mut errs = PolicyErrors::default();
+        let keys = match serde_json::from_str::<Json<'_>>(json) {
+            Ok(v) => KeySet::read(&mut Reader { errs: &mut errs }, &v, ""),
+            Err(e) => {
+                errs.push("", format!("not valid JSON: {e}"));
+                None
+            }
+        };
+        match keys {
+            Some(k) if errs.is_empty() => Ok(k),
+            _ => Err(errs),
+        }
+    }
+
+    /// No keys: what a fetched key set holds until its first document loads.
+    pub(crate) fn empty() -> KeySet {
+        KeySet { keys: Vec::new() }
+    }
+
     /// How many usable keys the set holds.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.keys.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 
     /// Check `sig` over `input` with the key `kid` names (or, without `kid`, any key that fits).

@@ -21,11 +21,13 @@ mod tests;
 mod tests_config;
 #[cfg(test)]
 mod tests_decision;
+#[cfg(test)]
+mod tests_fetched;
 
 pub use cache::{Cache, SLOTS as CACHE_SLOTS};
-pub use config::Verifier;
+pub use config::{JwksUrl, KeySource, Verifier, DEFAULT_REFETCH_COOLDOWN_SECONDS};
 pub use error::VerifyError;
-pub use jwks::Algorithm;
+pub use jwks::{Algorithm, KeySet};
 pub use jwt::{decode, Decoded};
 
 /// What a verified token carries into the decision.

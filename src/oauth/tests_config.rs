@@ -123,7 +123,7 @@ fn bad_documents_name_their_paths() {
         ),
         (
             doc(r#""ES256""#, r#"{"url":"x"}"#),
-            "oauth.verify.jwks.url: unknown field",
+            "oauth.verify.jwks.url: this front cannot fetch a key set",
         ),
         (
             r#"{"issuer":"","audiences":[],"algorithms":["RS256"],"jwks":{"keys":[]}}"#.into(),

@@ -9,10 +9,11 @@ mod pattern;
 mod read;
 mod registry;
 mod registry_read;
-mod sections;
+pub(crate) mod sections;
 
 use alloc::format;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -53,12 +54,13 @@ pub enum UntilLoaded {
     Allow,
 }
 
-/// Where a front fetches the registry from, instead of inline (the Envoy front does this).
+/// Where a front fetches a document from instead of taking it inline (the Envoy fronts do this):
+/// the registry's `registry.url`, and the key set's `oauth.verify.jwks.url`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RegistryUrl {
+pub struct FetchUrl {
     /// The Envoy cluster to call.
     pub cluster: String,
-    /// The path of the registry document on it.
+    /// The path of the document on it.
     pub path: String,
     /// The `:authority` to send; defaults to the cluster's name.
     pub authority: String,
@@ -69,6 +71,9 @@ pub struct RegistryUrl {
     /// What to do before the first successful fetch.
     pub until_loaded: UntilLoaded,
 }
+
+/// `registry.url`.
+pub type RegistryUrl = FetchUrl;
 
 /// Where the registry comes from: an explicit choice, so that a front that cannot fetch refuses a
 /// fetched registry at load instead of answering 503 forever.
@@ -168,7 +173,8 @@ pub struct Policy {
     pub(crate) realm: String,
     pub(crate) body_min: usize,
     pub(crate) body_max: usize,
-    pub(crate) registry: Registry,
+    /// Shared, so that a policy rebuilt for a new key set does not copy a million entries.
+    pub(crate) registry: Arc<Registry>,
     pub(crate) source: RegistrySource,
     pub(crate) hosts: Hosts,
     pub(crate) routes: Vec<Route>,
@@ -206,7 +212,7 @@ impl Policy {
 
     /// Swap in a registry fetched from elsewhere; it counts as loaded from then on.
     pub fn set_registry(&mut self, registry: Registry) {
-        self.registry = registry;
+        self.registry = Arc::new(registry);
         if let RegistrySource::Fetched { loaded, .. } = &mut self.source {
             *loaded = true;
         }
@@ -222,6 +228,27 @@ impl Policy {
         match &self.source {
             RegistrySource::Fetched { url, .. } => Some(url),
             RegistrySource::Inline => None,
+        }
+    }
+
+    /// Where to fetch the OAuth key set from, when the policy verifies JWTs with a `jwks.url`.
+    pub fn jwks_url(&self) -> Option<&crate::oauth::JwksUrl> {
+        match &self.oauth {
+            OAuth::Verify(v) => v.jwks_url(),
+            OAuth::Forward | OAuth::Reject => None,
+        }
+    }
+
+    /// How OAuth tokens are treated.
+    pub fn oauth(&self) -> &OAuth {
+        &self.oauth
+    }
+
+    /// Swap in a key set fetched from `jwks.url`; it counts as loaded from then on, and tokens
+    /// verified with the previous set are verified again. No effect without `oauth.verify`.
+    pub fn set_jwks(&mut self, keys: crate::oauth::KeySet) {
+        if let OAuth::Verify(v) = &mut self.oauth {
+            v.set_keys(keys);
         }
     }
 
@@ -269,10 +296,16 @@ impl Policy {
             OAuth::Reject => line.push_str(", OAuth tokens rejected"),
             OAuth::Verify(v) => {
                 let algs: Vec<&str> = v.algorithms().map(|a| a.name()).collect();
+                let keys = match v.jwks_url() {
+                    Some(j) => format!(
+                        "keys fetched from cluster {} every {}s",
+                        j.url.cluster, j.url.refresh_seconds
+                    ),
+                    None => format!("{} keys", v.key_count()),
+                };
                 line.push_str(&format!(
-                    ", OAuth tokens verified ({}; {} keys{})",
+                    ", OAuth tokens verified ({}; {keys}{})",
                     algs.join(", "),
-                    v.key_count(),
                     if v.binds_account() {
                         "; account claim bound"
                     } else {

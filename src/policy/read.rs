@@ -185,7 +185,7 @@ fn build(top: Top<'_>, fetching: bool, r: &mut Reader<'_>) -> Option<Policy> {
             sections::token_format(v, r)
         });
     let oauth = get(f, "oauth").map_or(Some(OAuth::Forward), |v| match v {
-        Json::Obj(_) => crate::oauth::Verifier::read(r, v, "oauth")
+        Json::Obj(_) => crate::oauth::Verifier::read(r, v, "oauth", fetching)
             .map(|v| OAuth::Verify(alloc::boxed::Box::new(v))),
         Json::Str(s) if s == "forward" => Some(OAuth::Forward),
         Json::Str(s) if s == "reject" => Some(OAuth::Reject),
@@ -211,7 +211,7 @@ fn build(top: Top<'_>, fetching: bool, r: &mut Reader<'_>) -> Option<Policy> {
         realm: realm?,
         body_min,
         body_max,
-        registry: top.tokens.unwrap_or_default(),
+        registry: alloc::sync::Arc::new(top.tokens.unwrap_or_default()),
         source: source?,
         hosts,
         routes,

@@ -6,9 +6,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::hosts::{is_label, Hosts};
-use super::json::{field, get, index, Json, Reader};
+use super::json::{field, get, index, Fields, Json, Reader};
 use super::{
-    Deprecation, Endpoint, IdentityHeaders, Pattern, RegistryUrl, Route, UntilLoaded,
+    Deprecation, Endpoint, FetchUrl, IdentityHeaders, Pattern, RegistryUrl, Route, UntilLoaded,
     ADVICE_HEADER, FORWARDED_HEADER, FORWARDED_HOST_HEADER, WOULD_DENY_HEADER,
 };
 use crate::bytes::is_tchar;
@@ -326,19 +326,29 @@ pub(super) fn upstream_headers(
 }
 
 pub(super) fn registry_url(v: &Json<'_>, r: &mut Reader<'_>) -> Option<RegistryUrl> {
-    let path = "registry.url";
-    let fields = r.object(
-        v,
-        path,
-        &[
-            "cluster",
-            "path",
-            "authority",
-            "refresh_seconds",
-            "timeout_ms",
-            "until_loaded",
-        ],
-    )?;
+    fetch_url(v, r, "registry.url", &[]).map(|(url, _)| url)
+}
+
+/// The members every fetched document's `url` has.
+const FETCH_FIELDS: [&str; 6] = [
+    "cluster",
+    "path",
+    "authority",
+    "refresh_seconds",
+    "timeout_ms",
+    "until_loaded",
+];
+
+/// A `url` object at `path` (`registry.url`, `oauth.verify.jwks.url`), which may also have the
+/// members `extra`: the URL, and the object's fields for the caller to read those from.
+pub(crate) fn fetch_url<'j, 'a>(
+    v: &'j Json<'a>,
+    r: &mut Reader<'_>,
+    path: &str,
+    extra: &[&str],
+) -> Option<(FetchUrl, Fields<'j, 'a>)> {
+    let known: Vec<&str> = FETCH_FIELDS.iter().chain(extra).copied().collect();
+    let fields = r.object(v, path, &known)?;
     let mut text = |k: &str, required: bool| -> Option<Option<String>> {
         let p = field(path, k);
         match get(fields, k) {
@@ -365,19 +375,8 @@ pub(super) fn registry_url(v: &Json<'_>, r: &mut Reader<'_>) -> Option<RegistryU
             r.error(&field(path, "path"), "expected a path starting with '/'");
         }
     }
-    let mut positive = |k: &str, default: u64| {
-        get(fields, k).map_or(Some(default), |v| {
-            let p = field(path, k);
-            let n = r.uint(v, &p)?;
-            if n == 0 {
-                r.error(&p, "expected a number above 0");
-                return None;
-            }
-            Some(n)
-        })
-    };
-    let refresh_seconds = positive("refresh_seconds", 60);
-    let timeout_ms = positive("timeout_ms", 5000);
+    let refresh_seconds = positive(r, fields, path, "refresh_seconds", 60);
+    let timeout_ms = positive(r, fields, path, "timeout_ms", 5000);
     let until_loaded = get(fields, "until_loaded").map_or(Some(UntilLoaded::Deny), |v| {
         r.choice(
             v,
@@ -386,12 +385,32 @@ pub(super) fn registry_url(v: &Json<'_>, r: &mut Reader<'_>) -> Option<RegistryU
         )
     });
     let cluster = cluster??;
-    Some(RegistryUrl {
+    let url = FetchUrl {
         authority: authority?.unwrap_or_else(|| cluster.clone()),
         cluster,
         path: url_path??,
         refresh_seconds: refresh_seconds?,
         timeout_ms: timeout_ms?,
         until_loaded: until_loaded?,
+    };
+    Some((url, fields))
+}
+
+/// The member `k` of `fields`, a number above 0, or `default` when absent.
+pub(crate) fn positive(
+    r: &mut Reader<'_>,
+    fields: Fields<'_, '_>,
+    path: &str,
+    k: &str,
+    default: u64,
+) -> Option<u64> {
+    get(fields, k).map_or(Some(default), |v| {
+        let p = field(path, k);
+        let n = r.uint(v, &p)?;
+        if n == 0 {
+            r.error(&p, "expected a number above 0");
+            return None;
+        }
+        Some(n)
     })
 }

@@ -56,6 +56,8 @@ class RegistryState:
     delay_s: float = 3.0
     # Every fetch seen: (path, If-None-Match or None, status answered).
     fetches: list = field(default_factory=list)
+    # When each of `fetches` arrived (time.monotonic()).
+    fetched_at: list = field(default_factory=list)
     # For each fetch answered 200: (time.monotonic() when its body was chosen, the ETag served).
     served: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -90,7 +92,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _registry(self):
-        st = self.server.registry
+        self._document(self.server.registry)
+
+    def _document(self, st: "RegistryState"):
+        with st.lock:
+            st.fetched_at.append(time.monotonic())
         with st.lock:
             mode, body, etag, delay = st.mode, st.body, st.etag, st.delay_s
         inm = self.headers.get("If-None-Match")
@@ -155,6 +161,8 @@ class _Handler(BaseHTTPRequestHandler):
         # production.yaml's registry path too, so that the shipped file runs as written.
         if self.path.startswith("/_registry") or self.path == "/v1/tokengate/registry.json":
             self._registry()
+        elif self.path.startswith("/_jwks"):
+            self._document(self.server.jwks)
         else:
             self._echo()
 
@@ -168,6 +176,8 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, port: int = 0, record: bool = True):
         super().__init__(("127.0.0.1", port), _Handler)
         self.registry = RegistryState()
+        # The key set a `jwks.url` fetches (paths under /_jwks), with the registry's modes.
+        self.jwks = RegistryState(body=b'{"keys": []}')
         self.seen: list = []
         # How many requests the echo answered; `seen` keeps each one only when `record` (a soak
         # would otherwise hold every request it sent).
@@ -206,6 +216,7 @@ class Upstream:
         self._srv = _Server(port, record)
         self.port = self._srv.server_address[1]
         self.registry = self._srv.registry
+        self.jwks = self._srv.jwks
         self._thread = threading.Thread(target=self._srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
 
     def start(self) -> "Upstream":
@@ -718,6 +729,23 @@ def registry_on_every_vm(envoy: "Envoy", generation: int) -> bool:
     native front holds one registry for the whole process, swapped atomically: installed is
     served by every worker at once."""
     held = registry_generations(envoy)
+    if "[dynamic_modules]" in envoy.log():
+        return max(held.values(), default=0) >= generation
+    return sum(1 for g in held.values() if g >= generation) >= envoy.concurrency + 1
+
+
+_KEY_SET = re.compile(
+    r"^\[[^\]]*\]\[(\d+)\].*?key set (?:loaded from .*\(key set generation (\d+)\)|generation (\d+) adopted)", re.M
+)
+
+
+def keys_on_every_vm(envoy: "Envoy", generation: int) -> bool:
+    """Whether every worker of a `jwks.url` filter holds key set `generation` or a newer one: as
+    `registry_on_every_vm`, from the filter's "key set loaded" / "key set generation N adopted" lines."""
+    held: dict = {}
+    for m in _KEY_SET.finditer(envoy.log()):
+        thread, gen = m.group(1), int(m.group(2) or m.group(3))
+        held[thread] = max(held.get(thread, 0), gen)
     if "[dynamic_modules]" in envoy.log():
         return max(held.values(), default=0) >= generation
     return sum(1 for g in held.values() if g >= generation) >= envoy.concurrency + 1

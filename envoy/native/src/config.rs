@@ -1,19 +1,22 @@
 //! One filter configuration: the policy (from `filter_config`), the metrics, and with
-//! `registry.url` the refresh. `Config` is shared by every worker thread, so it is `Send + Sync`:
-//! the policy requests read sits behind an [`ArcSwap`], replaced whole when a new registry is
-//! installed, so every worker sees the new one from its next request on and requests in flight
-//! finish with the one they started with.
+//! `registry.url` or `jwks.url` the refreshes. `Config` is shared by every worker thread, so it is
+//! `Send + Sync`: the policy requests read sits behind an [`ArcSwap`], replaced whole when a new
+//! registry or key set is installed, so every worker sees it from its next request on and
+//! requests in flight finish with the one they started with.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use tokengate::{Mode, Policy, PolicyErrors, Registry};
+use tokengate::{Mode, Policy, PolicyErrors};
 
-use crate::fetch::{self, Fetched, Refresh};
+use tokengate::fetched::{Document, What};
+
+use crate::fetch::{Fetched, Refresh};
 use crate::host::{log, ConfigHost, LogLevel};
-use crate::metrics::Metrics;
+use crate::metrics::{Fetches, Metrics};
 
 /// How often the module's ticker wakes the main thread to see whether a fetch is due.
 pub const TICK: Duration = Duration::from_millis(500);
@@ -22,13 +25,15 @@ pub const TICK: Duration = Duration::from_millis(500);
 pub struct Shared {
     pub policy: ArcSwap<Policy>,
     pub metrics: Metrics,
+    /// Set by a stream whose OAuth token named a `kid` the fetched key set does not hold; the
+    /// next tick fetches the key set again if the cooldown allows.
+    pub keys_wanted: AtomicBool,
 }
 
 pub struct Config {
     pub shared: Arc<Shared>,
-    /// The policy as configured: each fetched registry is installed into a copy of it.
-    base: Policy,
-    refresh: Option<Mutex<Refresh>>,
+    registry: Option<Mutex<Refresh>>,
+    jwks: Option<Mutex<Refresh>>,
     /// Kept only for its `Drop`, which stops the ticker thread.
     _ticker: Option<Ticker>,
 }
@@ -60,9 +65,32 @@ fn mode_name(p: &Policy) -> &'static str {
     }
 }
 
+/// Where the policy's documents come from, for the log line at load.
+fn sources(policy: &Policy) -> String {
+    let mut out = match policy.registry_url() {
+        Some(u) => format!(
+            "registry from cluster {} path {} every {} s",
+            u.cluster, u.path, u.refresh_seconds
+        ),
+        None => format!("{} tokens inline", policy.registry().len()),
+    };
+    if let Some(j) = policy.jwks_url() {
+        out.push_str(&format!(
+            ", OAuth keys from cluster {} path {} every {} s",
+            j.url.cluster, j.url.path, j.url.refresh_seconds
+        ));
+    }
+    out
+}
+
+/// The lock of a refresh. A panic while holding it left plain bookkeeping behind: still usable.
+fn locked(m: &Mutex<Refresh>) -> std::sync::MutexGuard<'_, Refresh> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Config {
     /// Parses the policy; `None` (logged, with every field path) refuses the configuration.
-    /// `start_ticker` starts the thread that drives `registry.url` (given the config's tick).
+    /// `start_ticker` starts the thread that drives the fetches (given the config's tick).
     pub fn new(
         host: &mut impl ConfigHost,
         bytes: &[u8],
@@ -83,66 +111,69 @@ impl Config {
             }
         };
         let metrics = Metrics::define(host);
-        let url = policy.registry_url().cloned();
         log(
             LogLevel::Info,
             &format!(
                 "policy loaded: mode {}, {}",
                 mode_name(&policy),
-                match &url {
-                    Some(u) => format!(
-                        "registry from cluster {} path {} every {} s",
-                        u.cluster, u.path, u.refresh_seconds
-                    ),
-                    None => format!("{} tokens inline", policy.registry().len()),
-                }
+                sources(&policy)
             ),
         );
-        host.set_gauge(metrics.registry_tokens, policy.registry().len() as u64);
-        let ticker = if url.is_some() { start_ticker() } else { None };
+        host.set_gauge(metrics.registry.size, policy.registry().len() as u64);
+        let registry = policy.registry_url().cloned().map(Refresh::registry);
+        let jwks = policy.jwks_url().map(Refresh::jwks);
+        let fetching = registry.is_some() || jwks.is_some();
+        let ticker = if fetching { start_ticker() } else { None };
         Some(Config {
             shared: Arc::new(Shared {
-                policy: ArcSwap::from_pointee(policy.clone()),
+                policy: ArcSwap::from_pointee(policy),
                 metrics,
+                keys_wanted: AtomicBool::new(false),
             }),
-            base: policy,
-            refresh: url.map(|u| Mutex::new(Refresh::new(u))),
+            registry: registry.map(Mutex::new),
+            jwks: jwks.map(Mutex::new),
             _ticker: ticker,
         })
     }
 
-    fn with_refresh<T>(&self, f: impl FnOnce(&mut Refresh) -> T) -> Option<T> {
-        let lock = self.refresh.as_ref()?;
-        // A panic while holding the lock left plain bookkeeping behind: still usable.
-        let mut r = lock.lock().unwrap_or_else(PoisonError::into_inner);
-        Some(f(&mut r))
+    fn refreshes(&self) -> impl Iterator<Item = &Mutex<Refresh>> {
+        self.registry.iter().chain(self.jwks.iter())
     }
 
-    /// On the main thread, at every tick: starts a fetch when one is due.
+    fn counters(&self, what: What) -> &Fetches {
+        match what {
+            What::Registry => &self.shared.metrics.registry,
+            What::Jwks => &self.shared.metrics.jwks,
+        }
+    }
+
+    /// On the main thread, at every tick: starts each fetch that is due, and a fetch of the key
+    /// set that a token with an unknown `kid` asked for, if the cooldown allows.
     pub fn on_tick(&self, host: &mut impl ConfigHost) {
         let now = Instant::now();
-        let failed = self.with_refresh(|r| {
-            if !r.due(now) {
-                return None;
+        let wanted = self.shared.keys_wanted.swap(false, Ordering::Relaxed);
+        for lock in self.refreshes() {
+            let mut r = locked(lock);
+            let hurried = wanted && r.what == What::Jwks && r.hurry(now);
+            if hurried {
+                host.increment(self.shared.metrics.jwks_refetch_unknown_kid);
+            }
+            if !hurried && !r.due(now) {
+                continue;
             }
             match host.callout(&r.url.cluster, &r.request(), r.url.timeout_ms) {
-                Ok(id) => {
-                    r.started(id);
-                    None
-                }
+                Ok(id) => r.started(id),
                 Err(code) => {
                     let why = format!(
-                        "cannot fetch the registry from cluster {} (callout result {code}): is the cluster defined?",
+                        "cannot fetch the {} from cluster {} (callout result {code}): is the cluster defined?",
+                        r.what.name(),
                         r.url.cluster
                     );
                     r.finished(now, &Fetched::Failed(why.clone()));
-                    Some(why)
+                    host.increment(self.counters(r.what).failed);
+                    log(LogLevel::Warn, &why);
                 }
             }
-        });
-        if let Some(Some(why)) = failed {
-            host.increment(self.shared.metrics.registry_fetch_failed);
-            log(LogLevel::Warn, &why);
         }
     }
 
@@ -155,63 +186,44 @@ impl Config {
         headers: &[(&[u8], &[u8])],
         body: &[&[u8]],
     ) {
-        let ours = self
-            .with_refresh(|r| r.in_flight == Some(id))
-            .unwrap_or(false);
-        if !ours {
-            return;
-        }
-        let outcome = fetch::read(success, headers, body);
-        let now = Instant::now();
-        let m = &self.shared.metrics;
-        let Some((label, generation)) = self.with_refresh(|r| {
-            r.finished(now, &outcome);
-            (
-                format!("cluster {} path {}", r.url.cluster, r.url.path),
-                r.generation,
-            )
-        }) else {
+        let Some(lock) = self.refreshes().find(|l| locked(l).in_flight == Some(id)) else {
             return;
         };
+        let (what, outcome, label, generation) = {
+            let mut r = locked(lock);
+            let outcome = r.read(success, headers, body);
+            r.finished(Instant::now(), &outcome);
+            let label = format!("cluster {} path {}", r.url.cluster, r.url.path);
+            (r.what, outcome, label, r.generation)
+        };
+        let m = self.counters(what);
         match outcome {
-            Fetched::NotModified => host.increment(m.registry_fetch_not_modified),
-            Fetched::Fresh { registry, .. } => {
-                host.increment(m.registry_fetch_ok);
-                let tokens = registry.len();
-                self.install(host, registry);
-                log(
-                    LogLevel::Info,
-                    &format!(
-                        "registry loaded from {label}: {tokens} tokens (generation {generation})"
-                    ),
-                );
+            Fetched::NotModified => host.increment(m.not_modified),
+            Fetched::Fresh { document, .. } => {
+                host.increment(m.ok);
+                let line = what.loaded_line(&label, &document, generation);
+                self.install(host, document);
+                log(LogLevel::Info, &line);
             }
             Fetched::Failed(why) => {
-                host.increment(m.registry_fetch_failed);
-                let current = self.shared.policy.load();
-                let kept = if generation == 0 {
-                    String::from("no registry has loaded yet")
-                } else {
-                    format!(
-                        "keeping the last good registry ({} tokens, generation {generation})",
-                        current.registry().len()
-                    )
-                };
+                host.increment(m.failed);
+                let policy = self.shared.policy.load();
                 log(
                     LogLevel::Warn,
-                    &format!("registry fetch from {label} failed: {why}; {kept}"),
+                    &what.failed_line(&label, &why, &policy, generation),
                 );
             }
         }
     }
 
-    /// Every worker's next request sees `registry`.
-    fn install(&self, host: &mut impl ConfigHost, registry: Registry) {
-        let tokens = registry.len();
-        let mut policy = self.base.clone();
-        policy.set_registry(registry);
+    /// Every worker's next request sees `document`, beside the other document in force. Only
+    /// the main thread installs, so the read and the store do not race.
+    fn install(&self, host: &mut impl ConfigHost, document: Document) {
+        let mut policy = Policy::clone(&self.shared.policy.load());
+        let gauge = self.counters(document.what()).size;
+        let size = document.install(&mut policy);
         self.shared.policy.store(Arc::new(policy));
-        host.set_gauge(self.shared.metrics.registry_tokens, tokens as u64);
+        host.set_gauge(gauge, size as u64);
     }
 }
 

@@ -43,6 +43,11 @@ impl Filter {
     pub fn on_request_headers(&mut self, stream: &mut impl Stream) -> Flow {
         let policy = self.shared.policy.load_full();
         let plan = plan(&policy, &*stream, unix_now());
+        if plan.wants_new_keys {
+            self.shared
+                .keys_wanted
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         self.apply(stream, plan)
     }
 
@@ -123,6 +128,7 @@ struct Plan {
     reply: Option<tokengate::Reply>,
     pending: Vec<(&'static str, String)>,
     metadata: Vec<(&'static str, String)>,
+    wants_new_keys: bool,
 }
 
 /// The decision for the stream's request headers, as a plan. The header views end here.
@@ -158,6 +164,7 @@ fn plan(policy: &Policy, stream: &impl Stream, now: i64) -> Plan {
             .map(|(n, v)| (n, String::from(v)))
             .collect(),
         metadata: metadata(&d),
+        wants_new_keys: d.wants_new_keys(),
     }
 }
 
@@ -201,24 +208,12 @@ fn metadata(d: &Decision<'_>) -> Vec<(&'static str, String)> {
 /// One debug line per denial: the code and the token id, never the token or its digest; not
 /// even formatted unless Envoy's `dynamic_modules` logger is at debug.
 fn log_decision(d: &Decision<'_>) {
-    let what = match d.verdict {
-        Verdict::Allow => return,
-        Verdict::Deny => "denied",
-        Verdict::WouldDeny => "would deny",
-    };
-    if !log_enabled(LogLevel::Debug) {
+    if d.verdict == Verdict::Allow || !log_enabled(LogLevel::Debug) {
         return;
     }
-    log(
-        LogLevel::Debug,
-        &format!(
-            "{what} {} {} token_id={} kind={}",
-            d.status(),
-            d.code.as_str(),
-            d.token_id().unwrap_or("-"),
-            d.token_kind.map_or("-", |k| k.as_str()),
-        ),
-    );
+    if let Some(line) = d.log_line() {
+        log(LogLevel::Debug, &line);
+    }
 }
 
 /// Fails the stream closed with `500 internal`, unless it was already answered.

@@ -15,10 +15,32 @@ pub struct Metrics {
     pub deprecated_served: MetricId,
     denied: [MetricId; Code::ALL.len()],
     would_deny: [MetricId; Code::ALL.len()],
-    pub registry_fetch_ok: MetricId,
-    pub registry_fetch_not_modified: MetricId,
-    pub registry_fetch_failed: MetricId,
-    pub registry_tokens: MetricId,
+    /// `registry.url`'s fetches; `size` is the gauge `registry.tokens`.
+    pub registry: Fetches,
+    /// `jwks.url`'s fetches; `size` is the gauge `jwks.keys`.
+    pub jwks: Fetches,
+    /// Fetches of the key set that a token with an unknown `kid` caused.
+    pub jwks_refetch_unknown_kid: MetricId,
+}
+
+/// The counters of one fetched document, and the gauge of its size.
+#[derive(Debug, Default)]
+pub struct Fetches {
+    pub ok: MetricId,
+    pub not_modified: MetricId,
+    pub failed: MetricId,
+    pub size: MetricId,
+}
+
+impl Fetches {
+    fn define(host: &mut impl ConfigHost, doc: &str, size: &str) -> Fetches {
+        Fetches {
+            ok: host.define_counter(&format!("{PREFIX}.{doc}.fetch_ok")),
+            not_modified: host.define_counter(&format!("{PREFIX}.{doc}.fetch_not_modified")),
+            failed: host.define_counter(&format!("{PREFIX}.{doc}.fetch_failed")),
+            size: host.define_gauge(&format!("{PREFIX}.{doc}.{size}")),
+        }
+    }
 }
 
 fn index(code: Code) -> Option<usize> {
@@ -31,11 +53,10 @@ impl Metrics {
         let mut m = Metrics {
             allowed: host.define_counter(&format!("{PREFIX}.allowed")),
             deprecated_served: host.define_counter(&format!("{PREFIX}.deprecated_served")),
-            registry_fetch_ok: host.define_counter(&format!("{PREFIX}.registry.fetch_ok")),
-            registry_fetch_not_modified: host
-                .define_counter(&format!("{PREFIX}.registry.fetch_not_modified")),
-            registry_fetch_failed: host.define_counter(&format!("{PREFIX}.registry.fetch_failed")),
-            registry_tokens: host.define_gauge(&format!("{PREFIX}.registry.tokens")),
+            registry: Fetches::define(host, "registry", "tokens"),
+            jwks: Fetches::define(host, "jwks", "keys"),
+            jwks_refetch_unknown_kid: host
+                .define_counter(&format!("{PREFIX}.jwks.refetch_unknown_kid")),
             ..Metrics::default()
         };
         for (i, code) in Code::ALL.iter().enumerate() {
