@@ -127,6 +127,32 @@ impl What {
     }
 }
 
+/// The front's line when it loads a policy: `policy loaded: mode enforce, registry from cluster
+/// c path /r every 60 s, OAuth keys from cluster idp path /k every 300 s` (or `12 tokens inline`).
+pub fn policy_loaded_line(policy: &Policy) -> String {
+    let mode = match policy.mode() {
+        crate::Mode::Enforce => "enforce",
+        crate::Mode::Report => "report",
+    };
+    let mut line = match policy.registry_url() {
+        Some(u) => format!(
+            "policy loaded: mode {mode}, registry from cluster {} path {} every {} s",
+            u.cluster, u.path, u.refresh_seconds
+        ),
+        None => format!(
+            "policy loaded: mode {mode}, {} tokens inline",
+            policy.registry().len()
+        ),
+    };
+    if let Some(j) = policy.jwks_url() {
+        line.push_str(&format!(
+            ", OAuth keys from cluster {} path {} every {} s",
+            j.url.cluster, j.url.path, j.url.refresh_seconds
+        ));
+    }
+    line
+}
+
 impl Document {
     /// What it holds, for log lines: "12 tokens", "2 keys".
     pub fn size(&self) -> String {
@@ -219,6 +245,11 @@ mod tests {
         assert_eq!(
             What::Jwks.loaded_line("cluster idp path /k", &keys, 2),
             "key set loaded from cluster idp path /k: 1 keys (key set generation 2)"
+        );
+        assert_eq!(
+            policy_loaded_line(&p),
+            "policy loaded: mode enforce, registry from cluster c path /r every 60 s, \
+             OAuth keys from cluster idp path /k every 60 s"
         );
         assert_eq!(keys.install(&mut p), 1);
         let registry = What::Registry.parse(b"{\"tokens\": []}").unwrap();

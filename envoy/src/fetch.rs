@@ -1,56 +1,11 @@
 //! The fetches of `registry.url` and `jwks.url` as HTTP: the request the root sends, and what
 //! its answer means.
 
-use tokengate::oauth::KeySet;
+use tokengate::fetched::{Document, Head, What};
 use tokengate::{FetchUrl, PolicyErrors, Registry};
 
 use crate::host::{Buffer, Host, LogLevel, Map};
 use crate::pairs::Pairs;
-
-/// Registry documents larger than this are refused rather than copied into the VM.
-pub const MAX_REGISTRY_BYTES: usize = 512 << 20;
-/// Key set documents larger than this are refused: a set holds at most 64 keys, a few KiB each.
-pub const MAX_JWKS_BYTES: usize = 1 << 20;
-
-/// Which document a fetcher fetches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum What {
-    Registry,
-    Jwks,
-}
-
-impl What {
-    /// The document's name in log lines.
-    pub fn name(self) -> &'static str {
-        match self {
-            What::Registry => "registry",
-            What::Jwks => "key set",
-        }
-    }
-
-    fn max_bytes(self) -> usize {
-        match self {
-            What::Registry => MAX_REGISTRY_BYTES,
-            What::Jwks => MAX_JWKS_BYTES,
-        }
-    }
-}
-
-/// A document that loaded.
-pub enum Document {
-    Registry(Registry),
-    Keys(KeySet),
-}
-
-impl Document {
-    /// What it holds, for log lines: "12 tokens", "2 keys".
-    pub fn size(&self) -> String {
-        match self {
-            Document::Registry(r) => format!("{} tokens", r.len()),
-            Document::Keys(k) => format!("{} keys", k.len()),
-        }
-    }
-}
 
 /// At most this many problems are logged, one line each, for a refused document.
 const MAX_ERROR_LINES: usize = 50;
@@ -111,18 +66,10 @@ pub fn read(host: &dyn Host, what: What, num_headers: usize, body_size: usize) -
             etag = core::str::from_utf8(value).ok().map(str::to_owned);
         }
     }
-    match status {
-        b"304" => return Fetched::NotModified,
-        b"200" => {}
-        other => {
-            return Fetched::Failed(format!(
-                "HTTP status {}",
-                String::from_utf8_lossy(other.get(..3.min(other.len())).unwrap_or(b""))
-            ))
-        }
-    }
-    if body_size > what.max_bytes() {
-        return Fetched::Failed(format!("document of {body_size} bytes is over the limit"));
+    match what.head(status, body_size) {
+        Head::NotModified => return Fetched::NotModified,
+        Head::Failed(why) => return Fetched::Failed(why),
+        Head::Body => {}
     }
     let json = match host.buffer(Buffer::CallResponseBody, body_size) {
         Ok(b) => b,
@@ -157,14 +104,7 @@ pub fn read(host: &dyn Host, what: What, num_headers: usize, body_size: usize) -
 /// A document of `what`, parsed; a refusal is logged (one line per problem, under `label`) and
 /// summed up in the error.
 pub fn parse(host: &dyn Host, what: What, label: &str, json: &[u8]) -> Result<Document, String> {
-    let Ok(text) = core::str::from_utf8(json) else {
-        return Err("not UTF-8".into());
-    };
-    let parsed = match what {
-        What::Registry => Registry::from_json(text).map(Document::Registry),
-        What::Jwks => KeySet::from_json(text).map(Document::Keys),
-    };
-    parsed.map_err(|errors| {
+    what.parse(json).map_err(|errors| {
         log_errors(host, label, &errors);
         format!("{} problems", errors.errors().len())
     })

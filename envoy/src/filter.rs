@@ -4,7 +4,7 @@ use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
-use tokengate::{Decision, Mode, Policy, Request, Verdict};
+use tokengate::{Decision, Policy, Request, Verdict};
 
 use crate::host::{self, LogLevel, Map};
 use crate::metrics::{self, Metrics};
@@ -160,12 +160,4 @@ fn internal_error(why: &str) -> Action {
         b"internal error\n",
     );
     Action::Pause
-}
-
-/// Whether decisions are enforced (used by the root's log lines).
-pub fn mode_name(policy: &Policy) -> &'static str {
-    match policy.mode() {
-        Mode::Enforce => "enforce",
-        Mode::Report => "report",
-    }
 }

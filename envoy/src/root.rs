@@ -19,10 +19,12 @@ use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
-use tokengate::{FetchUrl, OAuth, Policy};
+use tokengate::{FetchUrl, Policy};
 
-use crate::fetch::{self, Document, Fetched, What};
-use crate::filter::{mode_name, Filter};
+use tokengate::fetched::{Document, What};
+
+use crate::fetch::{self, Fetched};
+use crate::filter::Filter;
 use crate::host::{Buffer, Host, LogLevel, Status};
 use crate::metrics::{Fetches, Metrics};
 use crate::sync::{Outcome, Shared, Sync};
@@ -82,15 +84,6 @@ impl Fetcher {
             What::Jwks => &m.jwks,
         }
     }
-
-    /// "(generation 3)" for the registry (the e2e harness reads those lines), "(key set
-    /// generation 3)" for the key set.
-    fn generation(&self, g: u64) -> String {
-        match self.what {
-            What::Registry => format!("generation {g}"),
-            What::Jwks => format!("key set generation {g}"),
-        }
-    }
 }
 
 /// The host's shared data, as `sync` sees it.
@@ -109,15 +102,6 @@ impl<H: Host> Shared for Via<'_, H> {
 fn bump(host: &dyn Host, id: u32) {
     if id != 0 {
         let _ = host.increment_metric(id, 1);
-    }
-}
-
-/// What `policy` holds of `what`, for log lines: "12 tokens", "2 keys".
-fn held(policy: &Policy, what: What) -> String {
-    match (what, policy.oauth()) {
-        (What::Registry, _) => format!("{} tokens", policy.registry().len()),
-        (What::Jwks, OAuth::Verify(v)) => format!("{} keys", v.key_count()),
-        (What::Jwks, _) => String::from("no keys"),
     }
 }
 
@@ -158,29 +142,23 @@ impl<H: Host> Context for Root<H> {
                 let generation = fetcher.sync.finish(now, fresh, &Via(host));
                 drop(stored);
                 bump(host, counters.ok);
-                let line = format!(
-                    "{name} loaded from {}: {} ({})",
-                    fetcher.label(),
-                    document.size(),
-                    fetcher.generation(generation.unwrap_or(0))
-                );
+                let line =
+                    fetcher
+                        .what
+                        .loaded_line(&fetcher.label(), &document, generation.unwrap_or(0));
                 self.install(document);
                 self.host.log(LogLevel::Info, &line);
             }
             Fetched::Failed(why) => {
                 fetcher.sync.finish(now, Outcome::Failed, &Via(host));
                 bump(host, counters.failed);
-                let kept = match (fetcher.sync.loaded, self.current.as_ref()) {
-                    (0, _) | (_, None) => format!("no {name} has loaded yet"),
-                    (generation, Some(p)) => format!(
-                        "keeping the last good {name} ({}, generation {generation})",
-                        held(p, fetcher.what)
-                    ),
+                let line = match self.current.as_deref() {
+                    Some(p) => {
+                        let loaded = fetcher.sync.loaded;
+                        fetcher.what.failed_line(&fetcher.label(), &why, p, loaded)
+                    }
+                    None => format!("{name} fetch from {} failed: {why}", fetcher.label()),
                 };
-                let line = format!(
-                    "{name} fetch from {} failed: {why}; {kept}",
-                    fetcher.label()
-                );
                 host.log(LogLevel::Warn, &line);
             }
         }
@@ -195,22 +173,9 @@ impl<H: Host> RootContext for Root<H> {
         if self.metrics.is_none() {
             self.metrics = Some(Rc::new(Metrics::define(&self.host)));
         }
-        let mut source = match policy.registry_url() {
-            Some(u) => format!(
-                "registry from cluster {} path {} every {} s",
-                u.cluster, u.path, u.refresh_seconds
-            ),
-            None => format!("{} tokens inline", policy.registry().len()),
-        };
-        if let Some(j) = policy.jwks_url() {
-            source.push_str(&format!(
-                ", OAuth keys from cluster {} path {} every {} s",
-                j.url.cluster, j.url.path, j.url.refresh_seconds
-            ));
-        }
         self.host.log(
             LogLevel::Info,
-            &format!("policy loaded: mode {}, {source}", mode_name(&policy)),
+            &tokengate::fetched::policy_loaded_line(&policy),
         );
         self.set_gauge(What::Registry, policy.registry().len());
         self.fetchers = policy
@@ -338,18 +303,8 @@ impl<H: Host> Root<H> {
             return;
         };
         let mut policy = Policy::clone(current);
-        let (what, size) = match document {
-            Document::Registry(r) => {
-                let n = r.len();
-                policy.set_registry(r);
-                (What::Registry, n)
-            }
-            Document::Keys(k) => {
-                let n = k.len();
-                policy.set_jwks(k);
-                (What::Jwks, n)
-            }
-        };
+        let what = document.what();
+        let size = document.install(&mut policy);
         self.current = Some(Rc::new(policy));
         self.set_gauge(what, size);
     }

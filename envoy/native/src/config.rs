@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use tokengate::{Mode, Policy, PolicyErrors};
+use tokengate::{Policy, PolicyErrors};
 
 use tokengate::fetched::{Document, What};
 
@@ -58,31 +58,6 @@ pub fn log_errors(what: &str, errors: &PolicyErrors) {
     }
 }
 
-fn mode_name(p: &Policy) -> &'static str {
-    match p.mode() {
-        Mode::Enforce => "enforce",
-        Mode::Report => "report",
-    }
-}
-
-/// Where the policy's documents come from, for the log line at load.
-fn sources(policy: &Policy) -> String {
-    let mut out = match policy.registry_url() {
-        Some(u) => format!(
-            "registry from cluster {} path {} every {} s",
-            u.cluster, u.path, u.refresh_seconds
-        ),
-        None => format!("{} tokens inline", policy.registry().len()),
-    };
-    if let Some(j) = policy.jwks_url() {
-        out.push_str(&format!(
-            ", OAuth keys from cluster {} path {} every {} s",
-            j.url.cluster, j.url.path, j.url.refresh_seconds
-        ));
-    }
-    out
-}
-
 /// The lock of a refresh. A panic while holding it left plain bookkeeping behind: still usable.
 fn locked(m: &Mutex<Refresh>) -> std::sync::MutexGuard<'_, Refresh> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -113,11 +88,7 @@ impl Config {
         let metrics = Metrics::define(host);
         log(
             LogLevel::Info,
-            &format!(
-                "policy loaded: mode {}, {}",
-                mode_name(&policy),
-                sources(&policy)
-            ),
+            &tokengate::fetched::policy_loaded_line(&policy),
         );
         host.set_gauge(metrics.registry.size, policy.registry().len() as u64);
         let registry = policy.registry_url().cloned().map(Refresh::registry);
