@@ -341,6 +341,35 @@ pub fn decision_vocabulary() -> &'static Vocabulary {
                 }
             }
         }
+        // The refusals of step 2 that the matrix above never makes: a malformed or repeated
+        // host, too many headers, an account segment that is not plain digits.
+        let pat = format!("Token {}", token_menu().first().map_or("", String::as_str));
+        let many: Vec<String> = (0..200).map(|n| format!("x-h{n}")).collect();
+        for policy in policies() {
+            for case in 0..4 {
+                let path: &[u8] = if case == 3 {
+                    b"/api/v2/accounts/+70471823510118/jobs/"
+                } else {
+                    b"/api/v2/accounts/70471823510118/jobs/"
+                };
+                let mut r = Request::new(b"GET", path);
+                r.header(b"authorization", pat.as_bytes());
+                match case {
+                    0 => r.header(b":authority", b"ab123..us1.dbt.com"),
+                    1 => {
+                        r.header(b":authority", b"ab123.us1.dbt.com");
+                        r.header(b"host", b"gn456.us1.dbt.com");
+                    }
+                    2 => {
+                        for name in &many {
+                            r.header(name.as_bytes(), b"v");
+                        }
+                    }
+                    _ => {}
+                }
+                seen.extend(outputs(&Snapshot::of(&policy.decide(&r, TEXT_TIMES[0]))));
+            }
+        }
         let mut v = Vocabulary { text: Vec::new() };
         seen.iter().for_each(|s| v.add(s));
         v
