@@ -19,10 +19,8 @@ pub fn pat(n: u64) -> String {
     format!("dbtu_{body}")
 }
 
-/// A policy JSON whose registry holds `n` PATs bound to [`ACCOUNT`].
-pub fn policy_json(n: u64) -> String {
-    let mut s = String::with_capacity(n as usize * 120 + 512);
-    s.push_str(r#"{"hosts": {"account_prefixes": {"ab123": "70471823510118"}}, "deprecations": {"endpoints": [{"path": "/api/v2/accounts/", "deprecated_at": "2024-02-07T00:00:00Z", "sunset_at": "2024-04-30T00:00:00Z"}]}, "routes": [{"path": "/health", "auth": "none"}], "registry": {"tokens": ["#);
+/// `n` registry entries, PATs bound to [`ACCOUNT`], comma-separated, appended to `s`.
+fn push_entries(s: &mut String, n: u64) {
     for i in 0..n {
         if i > 0 {
             s.push(',');
@@ -32,6 +30,13 @@ pub fn policy_json(n: u64) -> String {
             sha256_hex(pat(i).as_bytes())
         ));
     }
+}
+
+/// A policy JSON whose registry holds `n` PATs bound to [`ACCOUNT`].
+pub fn policy_json(n: u64) -> String {
+    let mut s = String::with_capacity(n as usize * 120 + 512);
+    s.push_str(r#"{"hosts": {"account_prefixes": {"ab123": "70471823510118"}}, "deprecations": {"endpoints": [{"path": "/api/v2/accounts/", "deprecated_at": "2024-02-07T00:00:00Z", "sunset_at": "2024-04-30T00:00:00Z"}]}, "routes": [{"path": "/health", "auth": "none"}], "registry": {"tokens": ["#);
+    push_entries(&mut s, n);
     s.push_str("]}}");
     s
 }
@@ -41,15 +46,7 @@ pub fn policy_json(n: u64) -> String {
 pub fn registry_json(n: u64) -> String {
     let mut s = String::with_capacity(n as usize * 120 + 16);
     s.push_str(r#"{"tokens": ["#);
-    for i in 0..n {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str(&format!(
-            r#"{{"sha256":"{}","kind":"pat","account_id":"{ACCOUNT}"}}"#,
-            sha256_hex(pat(i).as_bytes())
-        ));
-    }
+    push_entries(&mut s, n);
     s.push_str("]}");
     s
 }
